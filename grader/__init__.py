@@ -1,0 +1,2 @@
+"""nngrader."""
+__version__ = "0.1.0"
