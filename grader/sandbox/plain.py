@@ -33,10 +33,16 @@ def scrubbed_env(home: Path) -> dict[str, str]:
     }
 
 
-def harness_argv(python: str = sys.executable) -> list[str]:
-    # -I: ignore PYTHON* variables and the user site; -S: no site-packages at all, the
-    # harness adds numpy's folder itself from plan.json; -B: no .pyc litter.
-    return [python, "-I", "-S", "-B", "harness.py", "plan.json"]
+def numpy_libdir() -> str:
+    """The folder holding the grader's numpy package (its site-packages)."""
+    import numpy
+    return str(Path(numpy.__file__).resolve().parent.parent)
+
+
+def harness_argv(python: str = sys.executable, libdirs: tuple[str, ...] = ()) -> list[str]:
+    # -I: ignore PYTHON* variables and the user site; -S: no site-packages at all; the
+    # harness puts each LIBDIR argument on sys.path itself; -B: no .pyc litter.
+    return [python, "-I", "-S", "-B", "harness.py", "plan.json", *(libdirs or (numpy_libdir(),))]
 
 
 class PlainSandbox:
