@@ -1,0 +1,313 @@
+"""Per-layer checks: each layer fed the grader's float64 inputs, judged against the reference.
+
+Every layer is judged on reference inputs, never on another student layer's output, so one
+bug costs the points of the check it breaks and nothing downstream.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..compare import compare
+from ..reference import layers as ref
+from .base import Context, Verdict, as_array, mismatch_verdict, probe_failure, step_failure
+from .families import DESCRIBE, constant_ratio, matches, recognise
+
+
+def setup(ctx: Context, role: str, probe: str, method: str):
+    """(who, probe run, early verdict): the verdict is set when nothing can be compared."""
+    who = ctx.who(role, method)
+    if not ctx.roles.get(role):
+        return who, None, Verdict("error", f"no class plays the {role} role: the grader looked "
+                                  f"for a class named like it with forward and backward methods "
+                                  f"(name it in the rubric's [roles] table if yours is unusual)")
+    failed = probe_failure(ctx, probe, who)
+    return who, ctx.probes.get(probe), failed
+
+
+def judged(got, expected, check_id: str, ctx: Context, who: str, quantity: str,
+           families: dict | None = None) -> Verdict:
+    th = ctx.settings(check_id)["threshold"]
+    m = compare(as_array(got) if as_array(got) is not None else got, expected, th, quantity)
+    if m.ok:
+        return Verdict.passed(m.sentence(who), **m.details())
+    family = recognise(as_array(got), families or {}, th)
+    return mismatch_verdict(m, who, family, DESCRIBE.get(family))
+
+
+# ---------------------------------------------------------------- linear
+
+def linear_forward(ctx: Context) -> Verdict:
+    who, run, failed = setup(ctx, "linear", "linear", "forward")
+    if failed:
+        return failed
+    got, failed = step_failure(ctx, run, "forward", who)
+    if failed:
+        return failed
+    i = ctx.inputs["linear"]
+    x, W, b = i["x"], i["W"], i["b"]
+    return judged(got, ref.linear_forward(x, W, b), "linear.forward", ctx, who, "output", {
+        "no_bias": x @ W, "relu_in_linear": ref.relu_forward(x @ W + b)})
+
+
+GRAD_PREFIX = re.compile(r"^(dl_?d|grad_?|gradient_?|d_?|g_)", re.I)
+GRAD_SUFFIX = re.compile(r"_?grad(ient)?s?$", re.I)
+
+
+def grad_target(name: str) -> str | None:
+    """'dW', 'grad_W', 'W_grad', "grads['W']" -> 'W'; a name that is no gradient -> None."""
+    base, _, key = name.partition("[")
+    if key:
+        gradish = GRAD_PREFIX.match(base) or GRAD_SUFFIX.search(base)
+        return key.strip("]'\"") if gradish else None
+    if GRAD_SUFFIX.search(base):
+        return GRAD_SUFFIX.sub("", base)
+    if GRAD_PREFIX.match(base):
+        return GRAD_PREFIX.sub("", base, count=1)
+    return None
+
+
+def grad_attr(attrs: dict, param: str, shapes: set) -> tuple[str, np.ndarray] | None:
+    """The attribute holding the gradient of `param` (W or b), matched by name and shape."""
+    want = {param.lower(), "weight" if param == "W" else "bias"}
+    for name, value in sorted(attrs.items()):
+        if isinstance(value, np.ndarray) and value.shape in shapes:
+            target = grad_target(name)
+            if target and target.lower().rstrip("s") in want:
+                return name, value
+    return None
+
+
+def pieces(returned) -> list:
+    if isinstance(returned, tuple):
+        return [p for p in returned if isinstance(p, np.ndarray)]
+    if isinstance(returned, dict):
+        return [p for p in returned.values() if isinstance(p, np.ndarray)]
+    return [returned] if isinstance(returned, np.ndarray) else []
+
+
+def by_shape(arrays: list, shapes) -> np.ndarray | None:
+    return next((a for a in arrays if a.shape in shapes), None)
+
+
+def linear_backward(ctx: Context) -> Verdict:
+    who, run, failed = setup(ctx, "linear", "linear", "backward")
+    if failed:
+        return failed
+    returned, failed = step_failure(ctx, run, "backward", who)
+    if failed:
+        return failed
+    i = ctx.inputs["linear"]
+    x, W, b, g = i["x"], i["W"], i["b"], i["grad"]
+    n, (n_in, n_out) = len(x), W.shape
+    built = run.value.get("construct") or {}
+    out_in = built.get("layout") == "out_in"
+    dx_exp, dW_exp, db_exp = ref.linear_backward(x, W, g)
+    if out_in:
+        dW_exp = dW_exp.T
+    found = locate_gradients(run, returned, x, W, b, out_in)
+    th = ctx.settings("linear.backward")["threshold"]
+    results, sources = {}, {}
+    for q, exp in (("dx", dx_exp), ("dW", dW_exp), ("db", db_exp)):
+        got, src = found[q]
+        sources[q] = src
+        if q == "db" and isinstance(got, np.ndarray) and got.size == n_out:
+            got = got.reshape(n_out)  # (out,) and (1, out) are both fine for a bias gradient
+        results[q] = (got, exp, compare(got, exp, th, q) if got is not None else None)
+    ok = [q for q, (_, _, m) in results.items() if m is not None and m.ok]
+    if len(ok) == 3:
+        worst = max(results.values(), key=lambda r: r[2].max_rel_error)[2]
+        return Verdict.passed(f"{who} returns correct dx, dW and db (max relative error "
+                              f"{worst.max_rel_error:.1e})", sources=sources)
+    return backward_failure(who, results, sources, n, len(ok) / 3, th)
+
+
+def locate_gradients(run, returned, x, W, b, out_in: bool) -> dict:
+    """Where the student keeps dx, dW and db: returned, kept as attributes, or implied by
+    the parameter change of one update with learning rate 1 and no momentum or L2."""
+    n, (n_in, n_out) = len(x), W.shape
+    w_shapes = {(n_out, n_in)} if out_in else {(n_in, n_out)}
+    b_shapes = {(n_out,), (1, n_out), (n_out, 1)}
+    got = pieces(returned)
+    attrs = {k: v for k, v in (run.value.get("attrs") or {}).items() if isinstance(v, np.ndarray)}
+    found = {"dx": (by_shape(got, {(n, n_in)}), "returned")}
+    for q, shapes, param in (("dW", w_shapes, "W"), ("db", b_shapes | {(n, n_out)}, "b")):
+        arr = by_shape(got, shapes)
+        if arr is not None:
+            found[q] = (arr, "returned")
+            continue
+        hit = grad_attr(attrs, param, shapes)
+        found[q] = (hit[1], f"attribute {hit[0]}") if hit else (None, None)
+    upd = run.value.get("update") or {}
+    if upd.get("ok") and (found["dW"][0] is None or found["db"][0] is None):
+        lr = float(upd.get("lr") or 1.0)
+        W0 = W.T if out_in else W
+        if found["dW"][0] is None and isinstance(upd.get("W"), np.ndarray) and upd["W"].shape == W0.shape:
+            found["dW"] = ((W0 - upd["W"]) / lr, f"parameter change through {upd.get('via')}")
+        if found["db"][0] is None and isinstance(upd.get("b"), np.ndarray) and upd["b"].size == n_out:
+            found["db"] = ((b - upd["b"].reshape(n_out)) / lr, f"parameter change through {upd.get('via')}")
+    return found
+
+
+def backward_failure(who, results, sources, n, fraction, th) -> Verdict:
+    parts, details, family = [], {"sources": sources, "quantities": {}}, None
+    for q, (got, exp, m) in results.items():
+        if m is None:
+            parts.append(f"no {q} found" + (" (backward returned nothing)" if q == "dx" else
+                         " (not returned, not kept as an attribute, no parameter change)"))
+            details["quantities"][q] = {"found": False}
+            continue
+        details["quantities"][q] = m.details()
+        if m.ok:
+            continue
+        fam = None
+        if q == "dx" and matches(got, -exp, th):
+            fam = "dx_sign"
+        elif q == "db" and matches(got, exp / n, th):
+            fam = "db_mean"
+        elif q == "db" and m.got_shape and len(m.got_shape) == 2 and m.got_shape[0] == n:
+            fam = "db_not_summed"
+        ratio = constant_ratio(got, exp, n, th) if fam is None else None
+        if ratio:
+            fam = f"{q.lower()}_factor" if q != "dW" else "dw_factor"
+            details["quantities"][q]["ratio"] = ratio
+        family = family or fam
+        text = m.sentence(who)
+        if fam:
+            text = DESCRIBE.get(fam, text) + (f" ({ratio})" if ratio else "") + f" — {text}"
+        parts.append(text)
+    details["suspected"] = DESCRIBE.get(family) if family else None
+    return Verdict("fail", "; ".join(parts), details, family=family, fraction=fraction)
+
+
+# ---------------------------------------------------------------- relu
+
+def relu_forward(ctx: Context) -> Verdict:
+    who, run, failed = setup(ctx, "relu", "relu", "forward")
+    if failed:
+        return failed
+    got, failed = step_failure(ctx, run, "forward", who)
+    if failed:
+        return failed
+    x = ctx.inputs["relu"]["x"]
+    return judged(got, ref.relu_forward(x), "relu.forward", ctx, who, "output",
+                  {"leaky_forward": np.where(x > 0, x, 0.01 * x)})
+
+
+def relu_backward(ctx: Context) -> Verdict:
+    who, run, failed = setup(ctx, "relu", "relu", "backward")
+    if failed:
+        return failed
+    got, failed = step_failure(ctx, run, "backward", who)
+    if failed:
+        return failed
+    x, g = ctx.inputs["relu"]["x"], ctx.inputs["relu"]["grad"]
+    got = pieces(got)[0] if pieces(got) else got
+    expected = ref.relu_backward(x, g)
+    if isinstance(got, np.ndarray) and got.shape == x.shape:
+        # At x == 0 any subgradient in [0, 1] is right (tip 3): accept what lies in range.
+        kink = (x == 0) & (np.minimum(0, g) <= got) & (got <= np.maximum(0, g))
+        expected = np.where(kink, got, expected)
+    s = ref.sigmoid(x)
+    return judged(got, expected, "relu.backward", ctx, who, "dx", {
+        "relu_no_mask": g * ref.relu_forward(x), "relu_sigmoid_derivative": g * s * (1 - s),
+        "relu_clip": g * np.clip(ref.relu_forward(x), 0, 1), "relu_forgot_upstream": (x > 0) * 1.0})
+
+
+# ---------------------------------------------------------------- sigmoid + cross-entropy
+
+def loss_value(got) -> tuple[object, str]:
+    """The loss the student returned and its convention: scalar (mean or sum) or per-sample."""
+    if isinstance(got, tuple):
+        got = next((p for p in got if isinstance(p, (float, np.ndarray))), got)
+    if isinstance(got, float) or (isinstance(got, np.ndarray) and got.size == 1):
+        return float(np.asarray(got).ravel()[0]), "scalar"
+    return got, "per-sample"
+
+
+def loss_forward(ctx: Context) -> Verdict:
+    who, run, failed = setup(ctx, "loss", "loss", "forward")
+    if failed:
+        return failed
+    got, failed = step_failure(ctx, run, "forward", who)
+    if failed:
+        return failed
+    z, y = ctx.inputs["loss"]["z"], ctx.inputs["loss"]["y"]
+    value, form = loss_value(got)
+    per = ref.bce_per_sample(z, y)
+    th = ctx.settings("loss.forward")["threshold"]
+    if form == "scalar":
+        for conv, exp in (("mean", per.mean()), ("sum", per.sum())):
+            if compare(np.asarray(value), np.asarray(exp), th, "loss").ok:
+                return Verdict.passed(f"{who} returns the {conv} cross-entropy ({value:.6g})", convention=conv)
+        with np.errstate(all="ignore"):
+            raw = np.nanmean(-(y * np.log(z) + (1 - y) * np.log(1 - z)))
+        fam = ("loss_sign" if value < 0 else
+               "no_sigmoid" if not np.isfinite(value) or matches(np.asarray(value), np.asarray(raw), th)
+               else None)
+        m = compare(np.asarray(value), np.asarray(per.mean()), th, "loss")
+        return mismatch_verdict(m, who, fam, DESCRIBE.get(fam))
+    for shape in (per.shape, per.shape[:1]):
+        if isinstance(value, np.ndarray) and value.shape == shape:
+            v = judged(value, per.reshape(shape), "loss.forward", ctx, who, "per-sample loss",
+                       {"loss_sign": -per.reshape(shape)})
+            return Verdict(v.status, v.message, {**v.details, "convention": "per-sample"}, v.family)
+    return judged(value, per.mean(), "loss.forward", ctx, who, "loss")
+
+
+def loss_convention(ctx: Context) -> str | None:
+    """mean, sum or per-sample, as the student's forward showed (None when unknown)."""
+    run = ctx.probes.get("loss")
+    if run is None or run.status != "ok":
+        return None
+    v = loss_forward(ctx)
+    return v.details.get("convention") if v.status == "pass" else None
+
+
+def loss_backward(ctx: Context) -> Verdict:
+    who, run, failed = setup(ctx, "loss", "loss", "backward")
+    if failed:
+        return failed
+    got, failed = step_failure(ctx, run, "backward", who)
+    if failed:
+        return failed
+    z, y = ctx.inputs["loss"]["z"], ctx.inputs["loss"]["y"]
+    n = len(z)
+    got = pieces(got)[0] if pieces(got) else got
+    conv = loss_convention(ctx)
+    scales = {"mean": [1.0 / n], "sum": [1.0], "per-sample": [1.0]}.get(conv, [1.0 / n, 1.0])
+    th = ctx.settings("loss.backward")["threshold"]
+    s = ref.sigmoid(z)
+    fused_ok = None
+    if run.value.get("split"):  # Sigmoid + CrossEntropy: a fused CE gradient is fine too
+        ok, fused, _ = (True, run.value["ce_backward"].get("value"), None) if isinstance(run.value.get("ce_backward"), dict) and run.value["ce_backward"].get("ok") else (False, None, None)
+        fused = pieces(fused)[0] if pieces(fused) else fused
+        fused_ok = ok and any(matches(fused, (s - y) * k, th) for k in scales)
+    for k in scales:
+        if compare(as_array(got) if as_array(got) is not None else got, (s - y) * k, th, "dz").ok or fused_ok:
+            return Verdict.passed(f"{who} returns the right gradient with respect to the logits"
+                                  f" ({'mean' if k < 1 else 'sum'} convention)")
+    k = scales[0]
+    with np.errstate(all="ignore"):
+        families = {
+            "sigmoid_derivative": (s - y) / (s * (1 - s)) * ref.sigmoid(z) * ref.sigmoid(1 - z) * k,
+            "extra_sigmoid_derivative": (s - y) * s * (1 - s) * k,
+            "loss_grad_sign": (y - s) * k,
+            "no_sigmoid": (z - y) * k,
+        }
+    if conv == "mean":
+        families["mean_grad_not_divided"] = s - y
+    if conv in ("sum", "per-sample"):
+        families["sum_grad_divided"] = (s - y) / n
+    return judged(got, (s - y) * k, "loss.backward", ctx, who, "dz (gradient with respect to the logits)", families)
+
+
+CHECKS = {
+    "linear.forward": linear_forward,
+    "linear.backward": linear_backward,
+    "relu.forward": relu_forward,
+    "relu.backward": relu_backward,
+    "loss.forward": loss_forward,
+    "loss.backward": loss_backward,
+}

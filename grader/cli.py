@@ -1,0 +1,139 @@
+"""The `nngrader` command: grade a folder, check one file.
+
+Every way a run can end maps to one exit code: 0 when the batch completed (whatever the
+submissions did), 2 when the grader was misused (no such folder, bad rubric), with a
+one-line message and no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .result import Result, write_atomic
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+
+
+class UsageError(Exception):
+    """The grader was called wrongly: a one-line message, exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"nngrader: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("nngrader: interrupted; finished results are kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nngrader", description="Grade from-scratch numpy MLP homework.")
+    p.add_argument("--version", action="version", version=f"nngrader {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="grade every submission in a folder")
+    g.add_argument("folder", type=Path)
+    g.add_argument("--out", type=Path, required=True, help="output folder")
+    g.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel submissions (default: cores)")
+    add_common(g)
+    g.set_defaults(func=cmd_grade)
+
+    c = sub.add_parser("check", help="self-check one submission and print a report")
+    c.add_argument("file", type=Path)
+    c.add_argument("--json", action="store_true", help="print result.json instead of the report")
+    add_common(c)
+    c.set_defaults(func=cmd_check)
+    return p
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rubric", type=Path, help="rubric TOML (default: the bundled one)")
+    p.add_argument("--sandbox", default="auto", help="auto (default), strict, plain or docker")
+
+
+def setup(args):
+    from .rubric import RubricError, load_rubric
+    from .sandbox import SandboxUnavailable, open_sandbox
+
+    try:
+        rubric = load_rubric(args.rubric)
+    except RubricError as e:
+        raise UsageError(str(e)) from None
+    try:
+        sandbox = open_sandbox(args.sandbox)
+    except SandboxUnavailable as e:
+        raise UsageError(f"--sandbox {args.sandbox}: {e}") from None
+    return rubric, sandbox
+
+
+def cmd_grade(args) -> int:
+    from .pipeline import grade_batch
+    from .report import markdown
+
+    if not args.folder.is_dir():
+        raise UsageError(f"{args.folder}: no such folder")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    rubric, sandbox = setup(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def write(result: Result, out: Path) -> None:
+        result.write(out / result.id / "result.json")
+        write_atomic(out / result.id / "feedback.md", markdown.render(result))
+
+    def progress(result: Result) -> None:
+        state = "error" if result.error else f"{result.score:g}/{result.max_score:g}"
+        print(f"graded {result.id}: {state}", file=sys.stderr)
+
+    batch = grade_batch(args.folder, args.out, rubric, sandbox, args.jobs, progress, write)
+    for note in batch.skipped:
+        print(f"nngrader: {note}", file=sys.stderr)
+    write_atomic(args.out / "summary.csv", summary_csv(batch.results))
+    errored = sum(1 for r in batch.results if r.error)
+    print(f"nngrader: graded {len(batch.results)} submissions in {batch.elapsed_s:.1f} s "
+          f"({errored} could not be graded); results in {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def summary_csv(results: list[Result]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "score", "max_score", "error"])
+    for r in results:
+        w.writerow([guard(r.id), f"{r.score:g}", f"{r.max_score:g}", guard(r.error or "")])
+    return buf.getvalue()
+
+
+def guard(cell: str) -> str:
+    """A free-text cell a spreadsheet would run as a formula gets a leading quote (OWASP)."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+def cmd_check(args) -> int:
+    from .pipeline import safe_grade
+    from .report import terminal
+
+    if not args.file.exists():
+        raise UsageError(f"{args.file}: no such file or folder")
+    rubric, sandbox = setup(args)
+    result = safe_grade(args.file, args.file.stem, rubric, sandbox)
+    if args.json:
+        print(result.dumps())
+    else:
+        terminal.print_result(result)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,539 @@
+"""nngrader's in-sandbox harness: loads a submission and runs the probes the grader asks for.
+
+Usage (from the box folder): python -I -S -B harness.py plan.json [LIBDIR ...]
+
+It imports only the standard library and numpy, never the grader: it is copied alone into
+each box. It judges nothing. Each probe runs in a child forked from this clean process
+(numpy imported, student code never loaded here), under its own wall-clock limit; the
+child loads the student's definitions, makes the calls and sends back *raw* observations
+(returned values, array attributes, parameters after an update) as JSON through a pipe.
+This process then writes them all to out/results.json. Arrays travel as
+{"__ndarray__": shape, "dtype": ..., "data": [...]}; nothing is pickled.
+"""
+import inspect
+import json
+import os
+import re
+import select
+import signal
+import sys
+import time
+import traceback
+import warnings
+
+np = None  # imported in main(), after LIBDIR is on sys.path
+MAX_PAYLOAD = 16 * 1024 * 1024
+LR_NAMES = re.compile(r"^(lr|eta|alpha|learning_?rate|step_?size)$", re.I)
+MOMENTUM_NAMES = re.compile(r"^(mu|beta|rho|momentum|moment)$", re.I)
+L2_NAMES = re.compile(r"^(l2|l2_?penalty|l2_?reg|reg|lam|lamb|lambd|lambda_|weight_?decay|wd|decay|penalty|l2_?lambda)$", re.I)
+X_NAMES = re.compile(r"^(x|xs|inp|input|inputs|a|a_?prev|x_?in|data|z|logits|scores)$", re.I)
+Y_NAMES = re.compile(r"^(y|ys|t|target|targets|label|labels|y_?true|y_?batch|gt|truth)$", re.I)
+GRAD_NAMES = re.compile(r"(grad|delta|dout|dy|dz|upstream|^d|err)", re.I)
+UPDATE_METHODS = ("update", "step", "update_params", "update_parameters", "update_weights",
+                  "weight_update", "apply_gradients", "sgd", "sgd_update", "optimize")
+
+
+class ProbeError(Exception):
+    """The harness could not call the student's code the way it expected (not a crash)."""
+
+
+# ---------------------------------------------------------------- boundary: JSON out
+
+def encode(value, depth=0):
+    """Turn what student code returned into plain JSON data, never trusting its type."""
+    if depth > 4:
+        return {"__repr__": "nested too deeply"}
+    if value is None or isinstance(value, (bool, str)):
+        return value if not isinstance(value, str) else value[:2000]
+    if isinstance(value, (int, float)):
+        return float(value) if isinstance(value, float) else int(value)
+    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf" or arr.size > 200_000:
+            return {"__repr__": f"array of dtype {arr.dtype} and shape {arr.shape}"}
+        return {"__ndarray__": list(arr.shape), "dtype": str(arr.dtype),
+                "data": arr.astype(float).ravel().tolist()}
+    if isinstance(value, (list, tuple)):
+        return {"__seq__": type(value).__name__, "items": [encode(v, depth + 1) for v in value[:16]]}
+    if isinstance(value, dict):
+        return {"__dict__": {str(k)[:100]: encode(v, depth + 1) for k, v in list(value.items())[:32]}}
+    return {"__repr__": f"object of type {type(value).__name__}"}
+
+
+def describe(exc):
+    """An exception as data: type, message, and the traceback frames of student files only."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if os.path.basename(f.filename) != "harness.py"]
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc)[:1000],
+        "name": getattr(exc, "name", None) if isinstance(exc, NameError) else None,
+        "frames": [{"file": os.path.basename(f.filename), "line": f.lineno, "function": f.name,
+                    "code": (f.line or "")[:200]} for f in frames[-6:]],
+        "probe_error": isinstance(exc, ProbeError),
+    }
+
+
+# ---------------------------------------------------------------- calling student code
+
+def arr(data):
+    return np.asarray(data, dtype=np.float64)
+
+
+def required_params(fn):
+    """Names of the required positional parameters of a bound callable (self excluded)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return [p.name for p in params
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+
+
+def all_params(fn):
+    try:
+        return list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return []
+
+
+def hyper_kwargs(fn, lr=0.0, momentum=0.0, l2=0.0):
+    """Keyword values for the hyper-parameters a method names (learning rate, momentum, L2)."""
+    out = {}
+    for p in all_params(fn):
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            continue
+        if LR_NAMES.match(p.name):
+            out[p.name] = lr
+        elif MOMENTUM_NAMES.match(p.name):
+            out[p.name] = momentum
+        elif L2_NAMES.match(p.name):
+            out[p.name] = l2
+    return out
+
+
+def call_with(fn, named, hyper=None):
+    """Call fn, filling each parameter by name from `named` (a list of (regex, value))."""
+    hyper = hyper or {}
+    args, kwargs = [], {}
+    positional_open = True
+    for p in all_params(fn):
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in hyper:
+            kwargs[p.name] = hyper[p.name]
+            positional_open = False
+            continue
+        value = next((v for rx, v in named if rx.match(p.name)), _MISSING)
+        if value is _MISSING:
+            if p.default is not p.empty:
+                positional_open = False
+                continue
+            raise ProbeError(f"cannot tell what to pass for parameter '{p.name}' of "
+                             f"{qualname(fn)}")
+        if positional_open and p.kind != p.KEYWORD_ONLY:
+            args.append(value)
+        else:
+            kwargs[p.name] = value
+    return fn(*args, **kwargs)
+
+
+_MISSING = object()
+
+
+def qualname(fn):
+    return getattr(fn, "__qualname__", getattr(fn, "__name__", "a method"))
+
+
+def method(obj, *names):
+    for name in names:
+        m = getattr(obj, name, None)
+        if callable(m):
+            return m
+    raise ProbeError(f"{type(obj).__name__} has no method {' or '.join(names)}")
+
+
+def first_arg_call(fn, first, extra=(), hyper=None):
+    """Call fn with `first` as its first required parameter and the rest filled by name."""
+    req = required_params(fn) or []
+    named = list(extra)
+    if req:
+        named = [(re.compile("^" + re.escape(req[0]) + "$"), first)] + named
+    return call_with(fn, named, hyper)
+
+
+# ---------------------------------------------------------------- finding parameters
+
+def array_attrs(obj, prefix=""):
+    """Every ndarray reachable as an attribute (or one dict level down), by dotted name."""
+    found = {}
+    for name, value in list(vars(obj).items()):
+        if isinstance(value, np.ndarray):
+            found[prefix + name] = value
+        elif isinstance(value, dict) and not prefix:
+            for k, v in value.items():
+                if isinstance(v, np.ndarray):
+                    found[f"{name}[{k!r}]"] = v
+    return found
+
+
+def get_attr(obj, key):
+    if "[" in key:
+        name, k = key.split("[", 1)
+        return getattr(obj, name)[eval_key(k[:-1])]
+    return getattr(obj, key)
+
+
+def set_attr(obj, key, value):
+    if "[" in key:
+        name, k = key.split("[", 1)
+        getattr(obj, name)[eval_key(k[:-1])] = value
+    else:
+        setattr(obj, key, value)
+
+
+def eval_key(text):
+    # keys were written with repr() of a str or int; parse them back without eval
+    if text[:1] in "'\"":
+        return text[1:-1]
+    return int(text)
+
+
+W_PREFERRED = re.compile(r"^(w|W|weight|weights|Weight|Weights|kernel|params\['W'\]|params\['w'\])$")
+B_PREFERRED = re.compile(r"^(b|B|bias|biases|Bias|params\['b'\])$")
+NOT_PARAM = re.compile(r"(^d|^v|grad|vel|mom|delta|prev|cache|old|_v$|update|change|^m_|^g_)", re.I)
+
+
+def pick(cands, preferred):
+    names = sorted(cands)
+    for n in names:
+        if preferred.match(n):
+            return n
+    plain = [n for n in names if not NOT_PARAM.search(n)]
+    return (plain or names or [None])[0]
+
+
+def plant_linear(layer, W, b):
+    """Find the layer's weight and bias arrays by shape and set the grader's values into them.
+
+    Other arrays of the same shapes (momentum buffers, stored gradients) are zeroed so an
+    update starts from rest. Returns where the parameters live and in which layout.
+    """
+    n_in, n_out = W.shape
+    attrs = array_attrs(layer)
+    w_cands = {k: v for k, v in attrs.items() if v.shape in ((n_in, n_out), (n_out, n_in))}
+    b_cands = {k: v for k, v in attrs.items()
+               if v.shape in ((n_out,), (1, n_out), (n_out, 1))}
+    w_name = pick(w_cands, W_PREFERRED)
+    if w_name is None:
+        found = ", ".join(f"{k} {v.shape}" for k, v in attrs.items()) or "no arrays at all"
+        raise ProbeError(f"found no weight matrix of shape ({n_in}, {n_out}) or ({n_out}, "
+                         f"{n_in}) in {type(layer).__name__} (it holds {found})")
+    layout = "in_out" if w_cands[w_name].shape == (n_in, n_out) else "out_in"
+    b_name = pick({k: v for k, v in b_cands.items() if k != w_name}, B_PREFERRED)
+    for k, v in w_cands.items():
+        set_attr(layer, k, (W if layout == "in_out" else W.T).copy() if k == w_name else np.zeros_like(v, dtype=float))
+    for k, v in b_cands.items():
+        if k != w_name:
+            set_attr(layer, k, b.reshape(v.shape).copy() if k == b_name else np.zeros_like(v, dtype=float))
+    return {"W": w_name, "layout": layout, "b": b_name,
+            "b_shape": list(b_cands[b_name].shape) if b_name else None}
+
+
+DIM_IN = re.compile(r"(in|input|fan_?in|n_?in|d_?in|inp|dim_?in|in_?dim|num_?in|prev|size_?in|input_?size|input_?dims?)", re.I)
+DIM_OUT = re.compile(r"(out|output|fan_?out|n_?out|d_?out|dim_?out|out_?dim|num_?out|units|hidden|size_?out|output_?size|output_?dims?|neurons|n_?units)", re.I)
+ARRAY_PARAM = re.compile(r"^(w|weight|weights|W_?init|init_?w|b|bias|biases|b_?init|init_?b)$", re.I)
+
+
+def construct_linear(cls, W, b, transposed=False):
+    """Build the student's linear layer whatever its constructor takes: (W, b) or (in, out).
+
+    With `transposed`, a constructor that takes arrays gets W as (out, in): a layer built
+    from arrays cannot tell us its layout, so the caller retries this way when the first
+    forward call fails.
+    """
+    n_in, n_out = W.shape
+    req = required_params(cls) or []
+    Wc = W.T.copy() if transposed else W.copy()
+    if len(req) == 2 and all(ARRAY_PARAM.match(n) for n in req):
+        attempts = [("(W.T, b)" if transposed else "(W, b)", lambda: cls(Wc, b.copy()))]
+    elif len(req) == 2:
+        attempts = [("(in_dims, out_dims)", lambda: cls(n_in, n_out)),
+                    ("(W, b)", lambda: cls(Wc, b.copy()))]
+    elif not req:
+        attempts = [("()", lambda: cls())]
+    else:
+        named = [(DIM_IN, n_in), (DIM_OUT, n_out), (LR_NAMES, 0.0), (MOMENTUM_NAMES, 0.0),
+                 (L2_NAMES, 0.0), (re.compile("^(w|weights?)$", re.I), W.copy()),
+                 (re.compile("^(b|bias(es)?)$", re.I), b.copy())]
+        attempts = [(f"({', '.join(req)})", lambda: call_with(cls, named))]
+    errors = []
+    for how, make in attempts:
+        try:
+            layer = make()
+            return layer, how, plant_linear(layer, W, b)
+        except ProbeError as e:
+            errors.append(str(e))
+        except Exception as e:  # a constructor convention that does not fit: try the next
+            errors.append(f"{cls.__name__}{how} raised {type(e).__name__}: {e}")
+    raise ProbeError("could not build the linear layer: " + "; ".join(errors))
+
+
+# ---------------------------------------------------------------- probes
+
+def step(record, name, fn):
+    """Run one step of a probe, recording its value or its exception under `name`."""
+    caught = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with np.errstate(all="warn"):
+                value = fn()
+        record[name] = {"ok": True, "value": encode(value)}
+        ok = True
+    except Exception as e:
+        record[name] = {"ok": False, "error": describe(e)}
+        value, ok = None, False
+    if caught:
+        record[name]["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5]
+    return value, ok
+
+
+def probe_linear(roles, args):
+    cls = role_class(roles, "linear")
+    x, W, b, g = arr(args["x"]), arr(args["W"]), arr(args["b"]), arr(args["grad"])
+    for transposed in (False, True):
+        rec = {}
+        layer, how, where = construct_linear(cls, W, b, transposed)
+        rec["construct"] = {"how": how, **where}
+        fwd = method(layer, "forward", "__call__", "fprop")
+        out, ok = step(rec, "forward", lambda: first_arg_call(fwd, x))
+        if ok or how != "(W, b)":
+            break
+    if not ok:
+        return rec
+    bwd = method(layer, "backward", "bprop", "backprop")
+    step(rec, "backward", lambda: first_arg_call(bwd, g, [(X_NAMES, x)], hyper_kwargs(bwd)))
+    rec["attrs"] = {k: encode(v) for k, v in array_attrs(layer).items() if v.size <= 10_000}
+    rec["update"] = update_step(cls, W, b, x, g, lr=args.get("lr", 1.0), transposed=transposed)
+    return rec
+
+
+def update_step(cls, W, b, x, g, lr, momentum=0.0, l2=0.0, steps=1, transposed=False):
+    """Parameters after `steps` forward/backward/update rounds with known hyper-parameters."""
+    rec = {"lr": lr, "momentum": momentum, "l2": l2}
+    try:
+        layer, _, where = construct_linear(cls, W, b, transposed)
+        fwd = method(layer, "forward", "__call__", "fprop")
+        bwd = method(layer, "backward", "bprop", "backprop")
+        upd = next((getattr(layer, m) for m in UPDATE_METHODS if callable(getattr(layer, m, None))), None)
+        rec["via"] = upd.__name__ if upd else "backward"
+        hyper = dict(lr=lr, momentum=momentum, l2=l2)
+        for _ in range(steps):
+            first_arg_call(fwd, x)
+            first_arg_call(bwd, g, [(X_NAMES, x)], hyper_kwargs(bwd, **hyper))
+            if upd is not None:
+                call_with(upd, [(LR_NAMES, lr), (MOMENTUM_NAMES, momentum), (L2_NAMES, l2)])
+        rec["W"] = encode(get_attr(layer, where["W"]))
+        rec["b"] = encode(get_attr(layer, where["b"])) if where["b"] else None
+        rec["ok"] = True
+    except Exception as e:
+        rec.update(ok=False, error=describe(e))
+    return rec
+
+
+def probe_relu(roles, args):
+    cls = role_class(roles, "relu")
+    x, g = arr(args["x"]), arr(args["grad"])
+    rec = {}
+    layer = cls()
+    out, ok = step(rec, "forward", lambda: first_arg_call(method(layer, "forward", "__call__"), x))
+    if ok:
+        bwd = method(layer, "backward", "bprop", "backprop")
+        step(rec, "backward", lambda: first_arg_call(bwd, g, [(X_NAMES, x)], hyper_kwargs(bwd)))
+    return rec
+
+
+def loss_call(fn, z, y, upstream=None):
+    """Call a loss method whatever order it takes logits, labels and the upstream gradient."""
+    req = required_params(fn) or []
+    named = [(Y_NAMES, y), (re.compile(r"^(grad|grad_?out(put)?|dout|upstream|g|dl|delta)$", re.I), upstream),
+             (X_NAMES, z), (re.compile(r"^(pred|preds|prediction|predictions|output|out|y_?hat|yhat|p|prob|probs|s|sig)$", re.I), z)]
+    if len(req) == 1 and not any(rx.match(req[0]) for rx, _ in named):
+        return fn(y if upstream is not None or z is None else z)
+    if len(req) == 2 and not all(any(rx.match(n) for rx, _ in named) for n in req):
+        return fn(z, y) if upstream is None else fn(upstream, y)
+    return call_with(fn, [(rx, v) for rx, v in named if v is not None] +
+                     [(rx, v) for rx, v in named if v is None], hyper_kwargs(fn))
+
+
+def probe_loss(roles, args):
+    z, y = arr(args["z"]), arr(args["y"])
+    ones = np.ones_like(z)
+    rec = {}
+    name = roles.get("loss")
+    if isinstance(name, list):  # Sigmoid and CrossEntropy as two classes
+        sig, ce = resolve(name[0])(), resolve(name[1])()
+        rec["split"] = True
+        s, ok = step(rec, "sigmoid", lambda: first_arg_call(method(sig, "forward", "__call__"), z))
+        if not ok:
+            return rec
+        step(rec, "forward", lambda: loss_call(method(ce, "forward", "__call__"), s, y))
+        ce_bwd = method(ce, "backward", "bprop")
+        dce, ok = step(rec, "ce_backward", lambda: loss_call(ce_bwd, s, y, upstream=1.0))
+        if ok:
+            sbwd = method(sig, "backward", "bprop")
+            step(rec, "backward", lambda: first_arg_call(sbwd, dce, [(X_NAMES, z)], hyper_kwargs(sbwd)))
+        return rec
+    layer = role_class(roles, "loss")()
+    _, ok = step(rec, "forward", lambda: loss_call(method(layer, "forward", "__call__", "loss"), z, y))
+    if ok:
+        bwd = method(layer, "backward", "bprop", "backprop", "gradient")
+        step(rec, "backward", lambda: loss_call(bwd, z, y, upstream=ones))
+    return rec
+
+
+PROBES = {"linear": probe_linear, "relu": probe_relu, "loss": probe_loss}
+
+
+def role_class(roles, role):
+    ref = roles.get(role)
+    if not ref:
+        raise ProbeError(f"no class plays the {role} role")
+    return resolve(ref)
+
+
+def resolve(ref):
+    """'module:Class' -> the class, importing the student's module on first use."""
+    import importlib
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# ---------------------------------------------------------------- process plumbing
+
+def apply_limits(limits):
+    import resource
+    mb = 1024 * 1024
+    for res, value in ((resource.RLIMIT_AS, limits.get("memory_mb", 0) * mb),
+                       (resource.RLIMIT_CPU, int(limits.get("cpu_s", 0))),
+                       (resource.RLIMIT_FSIZE, limits.get("file_size_mb", 0) * mb),
+                       (resource.RLIMIT_NOFILE, limits.get("open_files", 0)),
+                       (resource.RLIMIT_NPROC, limits.get("processes", 0)),
+                       (resource.RLIMIT_CORE, 0)):
+        if value or res == resource.RLIMIT_CORE:
+            soft, hard = resource.getrlimit(res)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            cpu_hard = value + 1 if res == resource.RLIMIT_CPU else value
+            if hard != resource.RLIM_INFINITY:
+                cpu_hard = min(cpu_hard, hard)
+            try:
+                resource.setrlimit(res, (value, cpu_hard))
+            except (ValueError, OSError):
+                pass  # the outer sandbox may already hold a lower limit
+
+
+def load_student(plan):
+    """Import the graded module first, so an error at import time is reported as such."""
+    sys.path.insert(0, os.path.abspath(plan["src_dir"]))
+    sys.argv = [plan["module"] + ".py"]
+    import importlib
+    importlib.import_module(plan["module"])
+
+
+def child(probe, plan, wfd):
+    """In the forked child: load the student's definitions, run one probe, send its record."""
+    os.setpgid(0, 0)  # its own group, so a timeout kills whatever it started
+    np.random.seed(plan.get("seed", 0))
+    try:
+        os.chdir(plan["work_dir"])
+        load_student(plan)
+        payload = {"status": "ok", "value": PROBES[probe["kind"]](plan["roles"], probe.get("args", {}))}
+    except BaseException as e:  # SystemExit and KeyboardInterrupt from student code too
+        payload = {"status": "error", "error": describe(e)}
+    try:
+        data = json.dumps(payload, allow_nan=True).encode()
+    except Exception as e:
+        data = json.dumps({"status": "error", "error": {"type": type(e).__name__,
+                          "message": "the probe's result could not be encoded", "frames": []}}).encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(wfd, view):]
+    os._exit(0)
+
+
+def run_probe(probe, plan):
+    rfd, wfd = os.pipe()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            child(probe, plan, wfd)
+        finally:
+            os._exit(70)
+    os.close(wfd)
+    chunks, size, deadline = [], 0, start + float(probe.get("timeout_s", 10))
+    timed_out = False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        ready, _, _ = select.select([rfd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(rfd, 1 << 16)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > MAX_PAYLOAD:
+            timed_out = None  # oversized
+            break
+        chunks.append(chunk)
+    os.close(rfd)
+    for target in (-pid, pid):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    _, status = os.waitpid(pid, 0)
+    elapsed = time.monotonic() - start
+    code = os.waitstatus_to_exitcode(status)
+    if timed_out:
+        return {"status": "timeout", "elapsed_s": elapsed, "limit_s": probe.get("timeout_s", 10)}
+    if timed_out is None:
+        return {"status": "error", "elapsed_s": elapsed, "error": {
+            "type": "OutputTooLarge", "message": "the probe's result exceeded 16 MB", "frames": []}}
+    try:
+        payload = json.loads(b"".join(chunks))
+    except ValueError:
+        return {"status": "crash", "elapsed_s": elapsed, "exit_code": code}
+    payload["elapsed_s"] = elapsed
+    return payload
+
+
+def main():
+    global np
+    plan_path, libdirs = sys.argv[1], sys.argv[2:]
+    sys.path[:0] = libdirs
+    with open(plan_path) as f:
+        plan = json.load(f)
+    for key in ("src_dir", "work_dir"):  # children chdir into work_dir: fix paths first
+        plan[key] = os.path.abspath(plan[key])
+    apply_limits(plan.get("limits", {}))
+    import numpy
+    np = numpy
+    os.makedirs(plan["work_dir"], exist_ok=True)
+    results = {"harness": "nngrader", "probes": {}}
+    for probe in plan["probes"]:
+        results["probes"][probe["id"]] = run_probe(probe, plan)
+    os.makedirs("out", exist_ok=True)
+    tmp = os.path.join("out", ".results.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(results, f, allow_nan=True)
+    os.replace(tmp, os.path.join("out", "results.json"))
+
+
+if __name__ == "__main__":
+    main()

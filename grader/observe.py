@@ -1,0 +1,125 @@
+"""Observe: validate the harness's out/results.json into plain Python values.
+
+Everything here came from the student's process, so nothing is trusted: arrays are rebuilt
+as float64 from JSON lists (no pickle, no eval), strings are cut to a bounded length, and
+anything malformed becomes a missing observation rather than an exception.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MAX_RESULTS_BYTES = 64 * 1024 * 1024
+MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    """One probe as the harness reported it; `value` holds decoded observations."""
+    id: str
+    status: str                   # ok | error | timeout | crash | missing
+    value: dict = field(default_factory=dict)
+    error: dict | None = None     # {"type", "message", "name", "frames", "probe_error"}
+    elapsed_s: float = 0.0
+    limit_s: float | None = None
+    exit_code: int | None = None
+
+
+class Opaque(str):
+    """A value the student returned that is not a number or array (its description)."""
+
+
+def decode(obj, depth: int = 0):
+    """JSON from the harness -> numbers, float64 arrays, tuples, dicts or Opaque text."""
+    if depth > 6:
+        return Opaque("a value nested too deeply")
+    if obj is None or isinstance(obj, bool):
+        return obj
+    if isinstance(obj, (int, float)):
+        return float(obj)
+    if isinstance(obj, str):
+        return obj[:MAX_TEXT]
+    if isinstance(obj, list):
+        return [decode(v, depth + 1) for v in obj[:64]]
+    if not isinstance(obj, dict):
+        return Opaque("an unreadable value")
+    if "__ndarray__" in obj:
+        return decode_array(obj)
+    if "__seq__" in obj:
+        return tuple(decode(v, depth + 1) for v in (obj.get("items") or [])[:16])
+    if "__dict__" in obj:
+        inner = obj["__dict__"] if isinstance(obj["__dict__"], dict) else {}
+        return {str(k)[:100]: decode(v, depth + 1) for k, v in list(inner.items())[:32]}
+    if "__repr__" in obj:
+        return Opaque(str(obj["__repr__"])[:200])
+    return {str(k)[:100]: decode(v, depth + 1) for k, v in list(obj.items())[:64]}
+
+
+def decode_array(obj: dict):
+    shape, data = obj.get("__ndarray__"), obj.get("data")
+    if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)
+            and isinstance(data, list) and len(shape) <= 4):
+        return Opaque("a malformed array")
+    if math.prod(shape) != len(data) or not all(isinstance(v, (int, float)) for v in data):
+        return Opaque("a malformed array")
+    arr = np.asarray(data, dtype=np.float64).reshape(shape)
+    return arr
+
+
+def text(value, limit: int = MAX_TEXT) -> str:
+    return str(value)[:limit] if value is not None else ""
+
+
+def read_results(box: Path) -> dict[str, ProbeRun] | None:
+    """probe id -> ProbeRun, or None when the harness left no readable results."""
+    path = Path(box) / "out" / "results.json"
+    try:
+        if path.stat().st_size > MAX_RESULTS_BYTES:
+            return None
+        raw = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return None
+    probes = raw.get("probes") if isinstance(raw, dict) else None
+    if not isinstance(probes, dict):
+        return None
+    return {str(pid): probe_run(str(pid), p) for pid, p in probes.items() if isinstance(p, dict)}
+
+
+def probe_run(pid: str, p: dict) -> ProbeRun:
+    status = p.get("status") if p.get("status") in ("ok", "error", "timeout", "crash") else "crash"
+    value = decode(p.get("value")) if status == "ok" else {}
+    return ProbeRun(
+        id=pid, status=status, value=value if isinstance(value, dict) else {},
+        error=clean_error(p.get("error")), elapsed_s=number(p.get("elapsed_s")),
+        limit_s=number(p.get("limit_s")) or None, exit_code=p.get("exit_code") if isinstance(p.get("exit_code"), int) else None,
+    )
+
+
+def clean_error(e) -> dict | None:
+    if not isinstance(e, dict):
+        return None
+    frames = [f for f in (e.get("frames") or []) if isinstance(f, dict)][:8]
+    return {
+        "type": text(e.get("type"), 80), "message": text(e.get("message"), 600),
+        "name": text(e.get("name"), 80) or None, "probe_error": bool(e.get("probe_error")),
+        "frames": [{"file": text(f.get("file"), 120), "line": f.get("line") if isinstance(f.get("line"), int) else None,
+                    "function": text(f.get("function"), 120), "code": text(f.get("code"), 200)} for f in frames],
+    }
+
+
+def number(v) -> float:
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else 0.0
+
+
+def step(value: dict, name: str) -> tuple[bool, object, dict | None]:
+    """(ok, decoded value, error) of one recorded step of a probe, e.g. 'forward'."""
+    rec = value.get(name)
+    if not isinstance(rec, dict):
+        return False, None, None
+    if rec.get("ok") is True:
+        return True, rec.get("value"), None
+    return False, None, clean_error(rec.get("error")) if isinstance(rec.get("error"), dict) else rec.get("error")

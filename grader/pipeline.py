@@ -1,0 +1,116 @@
+"""The grading pipeline, read top to bottom: load -> sandbox -> observe -> judge -> score.
+
+`grade_submission` is everything that happens to one submission; `grade_batch` runs it over
+a folder with a thread per job (each thread only waits on its own sandboxed process) and
+writes results as they finish. Reports and exports only read what this writes.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import __version__, load, observe, plan
+from .checks import REGISTRY
+from .checks.base import Context, Verdict
+from .judge import judge
+from .result import Result
+from .roles import match_roles
+from .rubric import Rubric
+from .sandbox import Sandbox
+from .score import score
+
+
+def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> Result:
+    start = time.monotonic()
+    sub = load.load(path, sid)
+    meta = {"source": str(path), "grader_version": __version__, "rubric": rubric.name,
+            "rubric_digest": rubric.digest, "seed": rubric.seed}
+    if sub.problem:
+        return not_graded(sid, rubric, sub.problem, meta, start)
+    roles = match_roles(list(sub.classes), rubric.roles)
+    meta.update(graded_file=sub.graded_file, roles=roles, left_out=list(sub.left_out),
+                notes=list(sub.notes))
+    checks = rubric.enabled()
+    probes = plan.probes(rubric.seed, probe_timeouts(rubric, checks))
+    with tempfile.TemporaryDirectory(prefix="nngrader-box-") as tmp:
+        box = Path(tmp)
+        plan.write_box(box, sub, roles, probes, rubric.limits, rubric.seed)
+        outcome = sandbox.run(box, rubric.limits)
+        runs = observe.read_results(box) or {}
+    meta["sandbox"] = {**outcome.to_json(), "isolated": sandbox.isolated}
+    meta["output"] = (outcome.stdout[-2000:] + outcome.stderr[-2000:]).strip()
+    if outcome.status == "internal":
+        return not_graded(sid, rubric, f"internal grader error: the sandbox failed ({outcome.message})",
+                          meta, start)
+    ctx = Context(submission=sub, roles=roles, probes=runs,
+                  inputs={p.id: p.args for p in probes}, settings=rubric.settings,
+                  memory_mb=rubric.limits.memory_mb,
+                  run_message=outcome.message or "the harness reported nothing")
+    result = Result(id=sid, checks=score(judge(ctx, checks), rubric), meta=meta)
+    return result.with_meta(elapsed_s=round(time.monotonic() - start, 3))
+
+
+def probe_timeouts(rubric: Rubric, checks: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for cid in checks:
+        probe = REGISTRY[cid].probe
+        out[probe] = max(out.get(probe, 0.0), rubric.settings(cid)["timeout_s"])
+    return out
+
+
+def not_graded(sid: str, rubric: Rubric, reason: str, meta: dict, start: float) -> Result:
+    """Every check present with score 0, so max_score is the same for the whole class."""
+    verdicts = {cid: Verdict("skipped", f"not run: {reason}") for cid in rubric.enabled()}
+    meta = {**meta, "elapsed_s": round(time.monotonic() - start, 3)}
+    return Result(id=sid, checks=score(verdicts, rubric), error=reason, meta=meta)
+
+
+def safe_grade(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> Result:
+    """grade_submission, with any grader failure turned into that submission's error row."""
+    try:
+        return grade_submission(path, sid, rubric, sandbox)
+    except Exception as e:  # one broken submission (or grader bug) must not stop a batch
+        meta = {"source": str(path), "internal": traceback.format_exc(limit=6)}
+        return not_graded(sid, rubric, f"internal grader error while grading {path.name} "
+                          f"({type(e).__name__}: {e})", meta, time.monotonic())
+
+
+@dataclass
+class Batch:
+    results: list[Result]
+    skipped: list[str]
+    elapsed_s: float
+
+
+def grade_batch(folder: Path, out: Path, rubric: Rubric, sandbox: Sandbox, jobs: int = 1,
+                on_result: Callable[[Result], None] | None = None,
+                write: Callable[[Result, Path], None] | None = None) -> Batch:
+    start = time.monotonic()
+    paths, skipped = load.discover(folder)
+    ids = load.submission_ids(paths)
+    results = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(safe_grade, p, ids[p], rubric, sandbox): p for p in paths}
+        for fut in as_completed(futures):
+            result = fut.result()
+            if write:
+                write(result, out)
+            results.append(result)
+            if on_result:
+                on_result(result)
+    results.sort(key=lambda r: r.id)
+    return Batch(results, skipped, time.monotonic() - start)
+
+
+def clean_output(out: Path, ids: Iterable[str]) -> None:
+    """Remove result folders of submissions that are no longer in the input folder."""
+    keep = set(ids)
+    for d in out.iterdir() if out.exists() else ():
+        if d.is_dir() and (d / "result.json").exists() and d.name not in keep:
+            shutil.rmtree(d)

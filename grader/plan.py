@@ -1,0 +1,103 @@
+"""Build the probe plan for a submission and lay out its box (harness, plan, sources).
+
+Inputs are drawn from one seeded generator per probe, so every submission sees the same
+numbers and a regrade sees them again. Sizes are small primes chosen so every array has a
+distinct shape: the grader can tell dx from dW from db by shape alone.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import zlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .load import Submission
+
+N, D_IN, D_OUT, D_HID = 7, 5, 3, 4
+
+
+@dataclass(frozen=True)
+class Probe:
+    id: str
+    kind: str
+    args: dict
+    timeout_s: float
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "timeout_s": self.timeout_s,
+                "args": {k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v
+                         for k, v in self.args.items()}}
+
+
+def rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def away_from_zero(r: np.random.Generator, shape, low=0.1, high=2.0) -> np.ndarray:
+    return r.uniform(low, high, shape) * r.choice([-1.0, 1.0], shape)
+
+
+def linear_inputs(seed: int) -> dict:
+    r = rng(seed, "linear")
+    return {"x": r.normal(size=(N, D_IN)), "W": r.normal(size=(D_IN, D_OUT)),
+            "b": r.normal(size=D_OUT), "grad": r.normal(size=(N, D_OUT)), "lr": 1.0}
+
+
+def relu_inputs(seed: int) -> dict:
+    r = rng(seed, "relu")
+    x = away_from_zero(r, (N, D_HID))
+    x[0, 0] = x[3, 2] = 0.0  # the kink itself: any subgradient in [0, 1] is accepted there
+    return {"x": x, "grad": r.normal(size=(N, D_HID))}
+
+
+def loss_inputs(seed: int) -> dict:
+    r = rng(seed, "loss")
+    y = np.array([[1.0], [0.0], [1.0], [1.0], [0.0], [0.0], [1.0]])
+    return {"z": r.uniform(-3, 3, (N, 1)), "y": y}
+
+
+INPUTS = {"linear": linear_inputs, "relu": relu_inputs, "loss": loss_inputs}
+
+
+def probes(seed: int, timeouts: dict[str, float]) -> list[Probe]:
+    return [Probe(kind, kind, make(seed), timeouts.get(kind, 10.0)) for kind, make in INPUTS.items()]
+
+
+def qualified_roles(sub: Submission, roles: dict) -> dict:
+    """role -> 'module:Class' (or a list for a split loss), as the harness imports them."""
+    where = {c.name: module_name(c.source_file) for c in sub.classes}
+
+    def q(name):
+        return f"{where.get(name, sub.module)}:{name}"
+
+    return {role: ([q(n) for n in v] if isinstance(v, list) else q(v) if v else None)
+            for role, v in roles.items()}
+
+
+def module_name(relpath: str) -> str:
+    return Path(relpath).with_suffix("").as_posix().replace("/", ".")
+
+
+def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe], limits,
+              seed: int) -> None:
+    """Everything the harness needs, and nothing of the grader besides the harness itself."""
+    (box / "src").mkdir(parents=True)
+    for rel, source in sub.files.items():
+        target = box / "src" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source, encoding="utf-8")
+    with resources.as_file(resources.files("grader") / "harness.py") as h:
+        shutil.copyfile(h, box / "harness.py")
+    plan = {
+        "version": 1, "seed": seed, "module": sub.module, "src_dir": "src", "work_dir": "work",
+        "roles": qualified_roles(sub, roles),
+        "limits": {"memory_mb": limits.memory_mb, "cpu_s": limits.cpu_s,
+                   "file_size_mb": limits.file_size_mb, "open_files": limits.open_files,
+                   "processes": limits.processes},
+        "probes": [p.to_json() for p in plan_probes],
+    }
+    (box / "plan.json").write_text(json.dumps(plan), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Reports: pure consumers of Result objects (feedback.md, the terminal, HTML, dashboard)."""

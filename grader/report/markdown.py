@@ -1,0 +1,62 @@
+"""feedback.md: the per-student report as Markdown, read from a Result and nothing else."""
+from __future__ import annotations
+
+from ..result import Result
+
+MARK = {"pass": "✅ pass", "fail": "❌ fail", "error": "💥 error", "timeout": "⏱ timeout",
+        "skipped": "⏭ skipped"}
+
+
+def render(result: Result) -> str:
+    lines = [f"# Feedback for {md(result.id)}", "",
+             f"**Score: {result.score:g} / {result.max_score:g}**", ""]
+    if result.error:
+        lines += [f"> **Could not be graded:** {md(result.error)}", ""]
+    lines += header(result.meta)
+    lines += ["| check | verdict | points | message |", "|---|---|---|---|"]
+    for c in result.checks:
+        lines.append(f"| `{c.id}` | {MARK[c.status]} | {c.score:g} / {c.max_score:g} | {md(c.message)} |")
+    lines.append("")
+    lost = [c for c in result.checks if c.status != "pass" and c.status != "skipped"]
+    if lost:
+        lines += ["## What to fix", ""]
+    for c in lost:
+        lines += [f"### `{c.id}` — {c.score:g} / {c.max_score:g}", "", md(c.message), ""]
+        suspected = c.details.get("suspected") if isinstance(c.details, dict) else None
+        if suspected and suspected not in c.message:
+            lines += [f"**Suspected mistake:** {md(suspected)}", ""]
+        for h in c.hints:
+            lines.append(f"- **Tip {h.tip}:** {md(h.text)}")
+        tb = c.details.get("traceback") if isinstance(c.details, dict) else None
+        if tb:
+            lines += ["", "```", *[str(t) for t in tb], "```"]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def header(meta: dict) -> list[str]:
+    out = []
+    if meta.get("graded_file"):
+        out.append(f"- Graded file: `{md(meta['graded_file'])}`")
+    roles = meta.get("roles") or {}
+    if roles:
+        shown = ", ".join(f"{role} → {md(' + '.join(v) if isinstance(v, list) else v or 'not found')}"
+                          for role, v in roles.items())
+        out.append(f"- Classes found: {shown}")
+    for item in meta.get("left_out") or []:
+        out.append(f"- Left out (not run): {md(item.get('what', 'code'))} in `{md(item.get('file', ''))}`, "
+                   f"lines {md(item.get('lines', '?'))}")
+    sb = meta.get("sandbox") or {}
+    if sb:
+        iso = "isolated" if sb.get("isolated") else "NOT isolated from the host"
+        out.append(f"- Sandbox: {md(sb.get('tier', '?'))} ({iso}); protections: "
+                   f"{md(', '.join(sb.get('protections') or []))}")
+    return out + [""] if out else []
+
+
+def md(text) -> str:
+    """Neutralise Markdown/HTML in untrusted text: it is shown, never interpreted."""
+    s = str(text).replace("\r", " ").replace("\n", " ")
+    for ch in "\\`*_{}[]<>|#":
+        s = s.replace(ch, "\\" + ch)
+    return s

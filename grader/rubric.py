@@ -1,0 +1,124 @@
+"""The instructor-editable rubric: points, thresholds, time limits, role names and hints.
+
+A TOML file (rubrics/default.toml ships with the package). Loading validates it against
+the check registry and names the bad key, so a typo fails at start-up with one line, not
+halfway through a batch.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .result import TIP_IDS, Hint
+from .sandbox.base import Limits
+
+CHECK_KEYS = {"points", "threshold", "timeout_s", "hints", "enabled"}
+LIMIT_KEYS = set(Limits.__dataclass_fields__)
+ROLE_KEYS = {"linear", "relu", "loss", "mlp"}
+
+
+class RubricError(ValueError):
+    """The rubric file is unreadable or names something that does not exist."""
+
+
+@dataclass(frozen=True)
+class Rubric:
+    name: str
+    seed: int
+    checks: dict          # check id -> {"points", "threshold", "timeout_s", "hints": [Hint]}
+    families: dict        # family -> Hint
+    limits: Limits
+    roles: dict = field(default_factory=dict)
+    digest: str = ""      # content hash, so a cache knows when the rubric changed
+
+    def settings(self, check_id: str) -> dict:
+        return self.checks[check_id]
+
+    def enabled(self) -> list[str]:
+        return [cid for cid, c in self.checks.items() if c["enabled"]]
+
+
+def default_path() -> Path:
+    return Path(str(resources.files("grader.rubrics") / "default.toml"))
+
+
+def load_rubric(path: Path | None = None) -> Rubric:
+    from .checks import REGISTRY
+
+    path = Path(path) if path else default_path()
+    try:
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8"))
+    except OSError as e:
+        raise RubricError(f"{path}: cannot read the rubric ({e.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise RubricError(f"{path}: not valid TOML ({e})") from None
+    bad = set(data) - {"rubric", "limits", "roles", "checks", "families"}
+    if bad:
+        raise RubricError(f"{path}: unknown table [{sorted(bad)[0]}]")
+    meta = data.get("rubric", {})
+    checks = {}
+    for cid, spec in REGISTRY.items():
+        table = data.get("checks", {}).get(cid, {})
+        checks[cid] = check_settings(path, cid, table, spec)
+    unknown = set(data.get("checks", {})) - set(REGISTRY)
+    if unknown:
+        raise RubricError(f"{path}: [checks.\"{sorted(unknown)[0]}\"] is not a check nngrader has "
+                          f"(known: {', '.join(REGISTRY)})")
+    return Rubric(
+        name=str(meta.get("name", path.stem)), seed=int(meta.get("seed", 0)), checks=checks,
+        families={k: hint(path, f"families.{k}", v) for k, v in data.get("families", {}).items()},
+        limits=limits(path, data.get("limits", {})), roles=roles(path, data.get("roles", {})),
+        digest=hashlib.sha256(raw).hexdigest()[:16],
+    )
+
+
+def check_settings(path, cid, table, spec) -> dict:
+    bad = set(table) - CHECK_KEYS
+    if bad:
+        raise RubricError(f"{path}: checks.\"{cid}\" has unknown key {sorted(bad)[0]!r} "
+                          f"(allowed: {', '.join(sorted(CHECK_KEYS))})")
+    points = table.get("points", spec.points)
+    if not isinstance(points, (int, float)) or points < 0:
+        raise RubricError(f"{path}: checks.\"{cid}\".points must be a number >= 0, got {points!r}")
+    return {
+        "points": float(points), "threshold": float(table.get("threshold", spec.threshold)),
+        "timeout_s": float(table.get("timeout_s", 10.0)), "enabled": bool(table.get("enabled", True)),
+        "hints": [hint(path, f"checks.\"{cid}\".hints", h) for h in table.get("hints", [])],
+    }
+
+
+def hint(path, where: str, h) -> Hint:
+    if not isinstance(h, dict) or set(h) != {"tip", "text"}:
+        raise RubricError(f"{path}: {where}: a hint is {{tip = \"8e\", text = \"...\"}}, got {h!r}")
+    if str(h["tip"]) not in TIP_IDS:
+        raise RubricError(f"{path}: {where}: tip {h['tip']!r} is not a tips-list id "
+                          f"({', '.join(TIP_IDS)})")
+    return Hint(str(h["tip"]), str(h["text"]).strip())
+
+
+def limits(path, table: dict) -> Limits:
+    bad = set(table) - LIMIT_KEYS
+    if bad:
+        raise RubricError(f"{path}: limits has unknown key {sorted(bad)[0]!r} "
+                          f"(allowed: {', '.join(sorted(LIMIT_KEYS))})")
+    try:
+        return Limits(**{k: type(getattr(Limits, k))(v) for k, v in table.items()})
+    except (TypeError, ValueError) as e:
+        raise RubricError(f"{path}: limits: {e}") from None
+
+
+def roles(path, table: dict) -> dict:
+    bad = set(table) - ROLE_KEYS
+    if bad:
+        raise RubricError(f"{path}: roles has unknown key {sorted(bad)[0]!r} "
+                          f"(allowed: {', '.join(sorted(ROLE_KEYS))})")
+    return dict(table)
