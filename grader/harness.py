@@ -77,7 +77,8 @@ def describe(exc):
 # ---------------------------------------------------------------- calling student code
 
 def arr(data):
-    return np.asarray(data, dtype=np.float64)
+    # A fresh float64 array each time: student code may modify its inputs in place.
+    return np.array(data, dtype=np.float64)
 
 
 def required_params(fn):
@@ -164,43 +165,53 @@ def first_arg_call(fn, first, extra=(), hyper=None):
 
 # ---------------------------------------------------------------- finding parameters
 
-def array_attrs(obj, prefix=""):
-    """Every ndarray reachable as an attribute (or one dict level down), by dotted name."""
+def array_attrs(obj):
+    """Every ndarray the object holds: as an attribute, one dict level down ("params['W']"),
+    or inside a small parameter object ("W.value", "W.grad")."""
     found = {}
     for name, value in list(vars(obj).items()):
         if isinstance(value, np.ndarray):
-            found[prefix + name] = value
-        elif isinstance(value, dict) and not prefix:
-            for k, v in value.items():
-                if isinstance(v, np.ndarray):
+            found[name] = value
+        elif isinstance(value, dict):
+            for k, v in list(value.items())[:64]:
+                if isinstance(v, np.ndarray) and isinstance(k, (str, int)):
                     found[f"{name}[{k!r}]"] = v
+        elif hasattr(value, "__dict__") and not isinstance(value, type) and not callable(value):
+            for k, v in list(vars(value).items())[:64]:
+                if isinstance(v, np.ndarray):
+                    found[f"{name}.{k}"] = v
     return found
 
 
 def get_attr(obj, key):
     if "[" in key:
         name, k = key.split("[", 1)
-        return getattr(obj, name)[eval_key(k[:-1])]
-    return getattr(obj, key)
+        return getattr(obj, name)[parse_key(k[:-1])]
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def set_attr(obj, key, value):
     if "[" in key:
         name, k = key.split("[", 1)
-        getattr(obj, name)[eval_key(k[:-1])] = value
-    else:
-        setattr(obj, key, value)
+        getattr(obj, name)[parse_key(k[:-1])] = value
+        return
+    *path, last = key.split(".")
+    for part in path:
+        obj = getattr(obj, part)
+    setattr(obj, last, value)
 
 
-def eval_key(text):
-    # keys were written with repr() of a str or int; parse them back without eval
+def parse_key(text):
+    # keys were written with repr() of a str or an int; read them back without eval
     if text[:1] in "'\"":
         return text[1:-1]
     return int(text)
 
 
-W_PREFERRED = re.compile(r"^(w|W|weight|weights|Weight|Weights|kernel|params\['W'\]|params\['w'\])$")
-B_PREFERRED = re.compile(r"^(b|B|bias|biases|Bias|params\['b'\])$")
+W_PREFERRED = re.compile(r"^(w|weights?|kernel|\w+\['w'\]|\w+\[.weights?.\]|w\.(value|data|val|param))$", re.I)
+B_PREFERRED = re.compile(r"^(b|bias(es)?|\w+\[.b.\]|\w+\[.bias.\]|b\.(value|data|val|param))$", re.I)
 NOT_PARAM = re.compile(r"(^d|^v|grad|vel|mom|delta|prev|cache|old|_v$|update|change|^m_|^g_)", re.I)
 
 
@@ -307,13 +318,13 @@ def probe_linear(roles, args):
         layer, how, where = construct_linear(cls, W, b, transposed)
         rec["construct"] = {"how": how, **where}
         fwd = method(layer, "forward", "__call__", "fprop")
-        out, ok = step(rec, "forward", lambda: first_arg_call(fwd, x))
+        out, ok = step(rec, "forward", lambda: first_arg_call(fwd, x.copy()))
         if ok or how != "(W, b)":
             break
     if not ok:
         return rec
     bwd = method(layer, "backward", "bprop", "backprop")
-    step(rec, "backward", lambda: first_arg_call(bwd, g, [(X_NAMES, x)], hyper_kwargs(bwd)))
+    step(rec, "backward", lambda: first_arg_call(bwd, g.copy(), [(X_NAMES, x.copy())], hyper_kwargs(bwd)))
     rec["attrs"] = {k: encode(v) for k, v in array_attrs(layer).items() if v.size <= 10_000}
     rec["update"] = update_step(cls, W, b, x, g, lr=args.get("lr", 1.0), transposed=transposed)
     return rec
@@ -330,8 +341,8 @@ def update_step(cls, W, b, x, g, lr, momentum=0.0, l2=0.0, steps=1, transposed=F
         rec["via"] = upd.__name__ if upd else "backward"
         hyper = dict(lr=lr, momentum=momentum, l2=l2)
         for _ in range(steps):
-            first_arg_call(fwd, x)
-            first_arg_call(bwd, g, [(X_NAMES, x)], hyper_kwargs(bwd, **hyper))
+            first_arg_call(fwd, x.copy())
+            first_arg_call(bwd, g.copy(), [(X_NAMES, x.copy())], hyper_kwargs(bwd, **hyper))
             if upd is not None:
                 call_with(upd, [(LR_NAMES, lr), (MOMENTUM_NAMES, momentum), (L2_NAMES, l2)])
         rec["W"] = encode(get_attr(layer, where["W"]))
@@ -347,15 +358,16 @@ def probe_relu(roles, args):
     x, g = arr(args["x"]), arr(args["grad"])
     rec = {}
     layer = cls()
-    out, ok = step(rec, "forward", lambda: first_arg_call(method(layer, "forward", "__call__"), x))
+    out, ok = step(rec, "forward", lambda: first_arg_call(method(layer, "forward", "__call__"), x.copy()))
     if ok:
         bwd = method(layer, "backward", "bprop", "backprop")
-        step(rec, "backward", lambda: first_arg_call(bwd, g, [(X_NAMES, x)], hyper_kwargs(bwd)))
+        step(rec, "backward", lambda: first_arg_call(bwd, g.copy(), [(X_NAMES, x.copy())], hyper_kwargs(bwd)))
     return rec
 
 
 def loss_call(fn, z, y, upstream=None):
     """Call a loss method whatever order it takes logits, labels and the upstream gradient."""
+    z, y = (None if z is None else np.array(z)), np.array(y)  # copies: inputs may be modified
     req = required_params(fn) or []
     named = [(Y_NAMES, y), (re.compile(r"^(grad|grad_?out(put)?|dout|upstream|g|dl|delta)$", re.I), upstream),
              (X_NAMES, z), (re.compile(r"^(pred|preds|prediction|predictions|output|out|y_?hat|yhat|p|prob|probs|s|sig)$", re.I), z)]
@@ -375,7 +387,7 @@ def probe_loss(roles, args):
     if isinstance(name, list):  # Sigmoid and CrossEntropy as two classes
         sig, ce = resolve(name[0])(), resolve(name[1])()
         rec["split"] = True
-        s, ok = step(rec, "sigmoid", lambda: first_arg_call(method(sig, "forward", "__call__"), z))
+        s, ok = step(rec, "sigmoid", lambda: first_arg_call(method(sig, "forward", "__call__"), z.copy()))
         if not ok:
             return rec
         step(rec, "forward", lambda: loss_call(method(ce, "forward", "__call__"), s, y))

@@ -252,6 +252,22 @@ def is_definition(node: ast.stmt) -> bool:
     return False
 
 
+BUILTINS = frozenset(dir(__import__("builtins"))) | {"__name__", "__file__", "__doc__"}
+
+
+def reads_only(node: ast.stmt, bound: set[str]) -> bool:
+    """A constant may only read names kept before it (`x = data['train'] / 255` reads the
+    script's `data`, so it is script code). Definitions with bodies are checked at run time."""
+    if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.If, ast.Try)):
+        return True
+    if isinstance(node, (ast.If, ast.Try)):
+        return True
+    reads = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    inner = {a.arg for n in ast.walk(node.value) if isinstance(n, ast.Lambda) for a in ast.walk(n.args) if isinstance(a, ast.arg)}
+    inner |= {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return reads - inner <= bound
+
+
 def is_constant_expr(expr: ast.expr) -> bool:
     for sub in ast.walk(expr):
         if isinstance(sub, ast.Call):
@@ -276,10 +292,12 @@ def keep_definitions(source: str, tree: ast.Module, fname: str) -> tuple[str, li
     left_out = []
     kept_lines = set()
     dropped = []
+    bound = set(BUILTINS)
     for node in tree.body:
         span = range(node.lineno, (node.end_lineno or node.lineno) + 1)
-        if is_definition(node):
+        if is_definition(node) and reads_only(node, bound):
             kept_lines.update(span)
+            bound |= bound_names(ast.Module(body=[node], type_ignores=[]))
         else:
             dropped.append(node)
     for node in dropped:
@@ -450,7 +468,7 @@ def drop_unavailable_imports(source: str, local_modules: set[str]) -> tuple[str,
 
 def globals_from_script(full: ast.Module, kept: ast.Module) -> dict[str, list[str]]:
     """Names that functions read but only the (left-out) training script defines."""
-    defined = bound_names(kept) | set(dir(__builtins__) if not isinstance(__builtins__, dict) else __builtins__)
+    defined = bound_names(kept) | BUILTINS
     script_bound = {n.id for n in ast.walk(full) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     out: dict[str, list[str]] = {}
     for qual, reads in function_free_names(kept).items():

@@ -58,6 +58,9 @@ GRAD_SUFFIX = re.compile(r"_?grad(ient)?s?$", re.I)
 def grad_target(name: str) -> str | None:
     """'dW', 'grad_W', 'W_grad', "grads['W']" -> 'W'; a name that is no gradient -> None."""
     base, _, key = name.partition("[")
+    if "." in base and not key:  # a parameter object: W.grad, W.d, b.gradient
+        owner, attr = base.rsplit(".", 1)
+        return owner if re.fullmatch(r"d|g|grad(ient)?s?|delta", attr, re.I) else None
     if key:
         gradish = GRAD_PREFIX.match(base) or GRAD_SUFFIX.search(base)
         return key.strip("]'\"") if gradish else None
