@@ -87,8 +87,9 @@ def pump(proc: subprocess.Popen, caps: dict, deadline: float) -> bool:
                 else:
                     sel.unregister(key.fileobj)
                     key.fileobj.close()
-        # Pipes closed: the harness is exiting; give it until the deadline to be reaped.
-        while proc.poll() is None:
+        # Pipes closed: the harness is exiting; wait until the deadline for it to end, but
+        # without reaping it (WNOWAIT) so the caller's wait4 still gets its rusage.
+        while not exited(proc.pid):
             if time.monotonic() > deadline:
                 return True
             time.sleep(0.002)
@@ -97,6 +98,11 @@ def pump(proc: subprocess.Popen, caps: dict, deadline: float) -> bool:
         for key in list(sel.get_map().values()):
             key.fileobj.close()
         sel.close()
+
+
+def exited(pid: int) -> bool:
+    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    return info is not None and info.si_pid == pid
 
 
 def kill_group(pgid: int) -> None:
