@@ -112,12 +112,15 @@ class RunGroup:
 
 
 def sweep_stale(kind: str | None) -> None:
-    """Remove empty groups left by a grader that was killed mid-run."""
+    """Remove empty groups left by a grader process that was killed mid-run."""
     if kind is None:
         return
     parents = [ROOT] if kind == "v2" else [ROOT / "memory", ROOT / "pids"]
     for parent in parents:
         for d in parent.glob(f"{PREFIX}-*"):
+            owner = d.name.split("-")[1]
+            if owner.isdigit() and Path(f"/proc/{owner}").exists():
+                continue  # its grader process is alive: maybe mid-run
             try:
                 d.rmdir()
             except OSError:

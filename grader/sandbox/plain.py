@@ -49,7 +49,8 @@ class PlainSandbox:
     name = "plain"
     tier = "plain"
     isolated = False
-    protections = ("rlimits", "new-session", "wall-clock-kill", "scrubbed-env", "output-cap")
+    protections = ("rlimits", "new-session", "wall-clock-kill", "scrubbed-env", "output-cap",
+                   "not isolated")
 
     def run(self, box: Path, limits: Limits) -> RunOutcome:
         start = time.monotonic()
