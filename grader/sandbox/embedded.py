@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import itertools
-import json
+import marshal
 import os
 import select
 import subprocess
@@ -137,7 +137,7 @@ class EmbeddedSandbox:
             cfg = self._config(box.resolve(), limits, uid, w, group)
             start = time.monotonic()
             proc = subprocess.Popen(
-                [self.python, "-I", "-S", "-B", str(LAUNCHER), json.dumps(cfg)],
+                [self.python, "-I", "-S", "-B", str(LAUNCHER), marshal.dumps(cfg).hex()],
                 env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(w,),
                 start_new_session=True, close_fds=True)
@@ -195,7 +195,7 @@ class EmbeddedSandbox:
 
 
 def read_status(fd: int, timeout: float = 1.0) -> dict:
-    """The last JSON line the launcher or PID 1 wrote on the status pipe."""
+    """The "kind value" lines the launcher or PID 1 wrote on the status pipe, as a dict."""
     data = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -208,6 +208,10 @@ def read_status(fd: int, timeout: float = 1.0) -> dict:
         data += chunk
     status: dict = {}
     for line in data.decode("utf-8", "replace").splitlines():
-        with contextlib.suppress(ValueError):
-            status.update(json.loads(line))
+        kind, _, value = line.partition(" ")
+        if kind in ("exit", "signal"):
+            with contextlib.suppress(ValueError):
+                status[kind] = int(value)
+        elif kind == "internal":
+            status[kind] = value
     return status

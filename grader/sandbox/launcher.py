@@ -1,6 +1,6 @@
 """In-namespace setup for the embedded tier, run as its own script (stdlib only).
 
-    python -I -S -B launcher.py CONFIG_JSON
+    python -I -S -B launcher.py CONFIG_HEX     (marshal.dumps(config).hex())
 
 The grader execs this in a fresh process instead of forking itself: the grader has
 threads, and forking a threaded process is unsafe. Three processes, as isolate has them:
@@ -15,16 +15,15 @@ threads, and forking a threaded process is unsafe. Three processes, as isolate h
 
 When PID 1 dies the kernel kills everything in its namespace, and PID 1 dies with the
 launcher (PR_SET_PDEATHSIG), so killing the launcher ends the whole submission.
-Status lines on the status fd are JSON: {"exit": n}, {"signal": n} or {"internal": why}.
+Status lines on the status fd: "exit N", "signal N" or "internal WHY".
+
+Start-up time is part of every submission's cost, so this script imports only builtins
+and ctypes (no json, shutil, socket or signal: their imports alone cost ~10 ms).
 """
 import ctypes
-import json
+import marshal
 import os
 import resource
-import select
-import shutil
-import signal
-import socket
 import stat
 import sys
 
@@ -34,6 +33,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+SIGKILL = 9
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -62,14 +62,14 @@ def bind_ro(src, dst):
     mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def report(fd, **status):
-    os.write(fd, (json.dumps(status) + "\n").encode())
+def report(fd, kind, value):
+    os.write(fd, f"{kind} {value}".replace("\n", " ").encode() + b"\n")
 
 
 # ---------------------------------------------------------------- launcher (host side)
 
 def main():
-    cfg = json.loads(sys.argv[1])
+    cfg = marshal.loads(bytes.fromhex(sys.argv[1]))
     fd = cfg["status_fd"]
     try:
         for procs in cfg["cgroup_procs"]:  # before any fork: children inherit the groups
@@ -89,9 +89,9 @@ def main():
             init(cfg, fd, alive_r)
         _, status = os.waitpid(pid, 0)
         if os.WIFSIGNALED(status):  # PID 1 itself crashed: that is our fault, not theirs
-            report(fd, internal=f"sandbox init died of signal {os.WTERMSIG(status)}")
+            report(fd, "internal", f"sandbox init died of signal {os.WTERMSIG(status)}")
     except Exception as exc:  # die(), not err(): the sandbox failed
-        report(fd, internal=f"launcher: {exc}")
+        report(fd, "internal", f"launcher: {exc}")
         sys.exit(2)
 
 
@@ -109,11 +109,15 @@ def map_user(inner, real_uid, real_gid):
 
 def init(cfg, fd, alive_r):
     try:
-        check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-        # getppid() is 0 across the namespace border, so ask the pipe instead: readable
-        # (EOF) already means the launcher died before PR_SET_PDEATHSIG took effect.
-        if select.select([alive_r], [], [], 0)[0]:
-            os._exit(1)
+        check(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig")
+        # getppid() is 0 across the namespace border, so ask the pipe instead: EOF
+        # already means the launcher died before PR_SET_PDEATHSIG took effect.
+        os.set_blocking(alive_r, False)
+        try:
+            if os.read(alive_r, 1) == b"":
+                os._exit(1)
+        except BlockingIOError:
+            pass  # nothing to read yet: the launcher is alive
         os.close(alive_r)
         os.set_inheritable(fd, False)
         box_fd = os.open(cfg["box"], os.O_RDONLY | os.O_DIRECTORY)
@@ -123,19 +127,19 @@ def init(cfg, fd, alive_r):
             become_harness(cfg)
         status = reap_until(harness)
         try:
-            os.kill(-1, signal.SIGKILL)  # as PID 1: every other process of the namespace
+            os.kill(-1, SIGKILL)  # as PID 1: every other process of the namespace
         except ProcessLookupError:
             pass  # nobody else was left
         reap_all()
         copy_out("/sandbox/box/out", box_fd, cfg["tmp_mb"] * 2**20)
         if os.WIFSIGNALED(status):
-            report(fd, signal=os.WTERMSIG(status))
+            report(fd, "signal", os.WTERMSIG(status))
         else:
-            report(fd, exit=os.WEXITSTATUS(status))
+            report(fd, "exit", os.WEXITSTATUS(status))
         os._exit(0)
     except BaseException as exc:  # noqa: BLE001 - PID 1 must never unwind into main()
         try:
-            report(fd, internal=f"sandbox init: {exc}")
+            report(fd, "internal", f"sandbox init: {exc}")
         finally:
             os._exit(2)
 
@@ -162,7 +166,7 @@ def build_root(cfg):
     check(libc.syscall(SYS_PIVOT_ROOT[os.uname().machine], b".", b"."), "pivot_root")
     check(libc.umount2(b".", MNT_DETACH), "detach old root")  # the host is gone for good
     os.chdir("/")
-    socket.sethostname("box")
+    check(libc.sethostname(b"box", 3), "sethostname")
 
 
 def bind_dev(src, dst):
@@ -178,14 +182,47 @@ def make_workdir(cfg, root):
     os.makedirs(work)
     mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV,
           f"size={cfg['tmp_mb']}m,nr_inodes=4096,mode=0755")
-    shutil.copytree(cfg["box"], work + "/box", symlinks=True)
-    os.makedirs(work + "/box/out", exist_ok=True)
-    os.makedirs(work + "/tmp")
-    for dirpath, dirnames, filenames in os.walk(work):
-        for name in (dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)):
-            os.lchown(name, uid, uid)
+    copy_in(cfg["box"], work + "/box", uid)
+    for sub in ("/box/out", "/tmp"):
+        if not os.path.isdir(work + sub):
+            os.mkdir(work + sub)
+            os.chown(work + sub, uid, uid)
     os.makedirs(root + "/tmp")
     mount(work + "/tmp", root + "/tmp", None, MS_BIND)
+
+
+def copy_in(src, dst, uid):
+    """Copy the host box into the tmpfs, owned by the run's uid; links stay links."""
+    os.mkdir(dst)
+    os.chown(dst, uid, uid)
+    for entry in os.scandir(src):
+        target = os.path.join(dst, entry.name)
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_dir():
+            copy_in(entry.path, target, uid)
+            continue
+        elif entry.is_file():
+            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                copy_file(entry.path, out)
+            finally:
+                os.close(out)
+        else:
+            continue  # fifos, sockets, devices: never copied
+        os.lchown(target, uid, uid)
+
+
+def copy_file(path, out_fd):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return
+            os.write(out_fd, chunk)
+    finally:
+        os.close(fd)
 
 
 def become_harness(cfg):
@@ -258,9 +295,11 @@ def copy_tree(src, dst_fd, budget):
         elif stat.S_ISREG(st.st_mode) and st.st_size <= budget[0]:
             budget[0] -= st.st_size
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-            with open(entry.path, "rb") as fin, \
-                    os.fdopen(os.open(entry.name, flags, 0o644, dir_fd=dst_fd), "wb") as fout:
-                shutil.copyfileobj(fin, fout)
+            out = os.open(entry.name, flags, 0o644, dir_fd=dst_fd)
+            try:
+                copy_file(entry.path, out)
+            finally:
+                os.close(out)
 
 
 if __name__ == "__main__":
