@@ -132,46 +132,56 @@ class EmbeddedSandbox:
             # +2: the launcher and PID 1 sit in the group too
             group = cgroups.RunGroup.create(self.cgroup_kind, name, limits.memory_mb,
                                             limits.processes + 2)
-        r, w = os.pipe()
+        r, w = os.pipe()            # status lines from the launcher and PID 1
+        go_r, go_w = os.pipe()      # "1" once the launcher sits in the cgroups
+        proc = None
         try:
-            cfg = self._config(box.resolve(), limits, uid, w, group)
+            cfg = self._config(box.resolve(), limits, uid, w, go_r)
             start = time.monotonic()
             proc = subprocess.Popen(
                 [self.python, "-I", "-S", "-B", str(LAUNCHER), marshal.dumps(cfg).hex()],
                 env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(w,),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(w, go_r),
                 start_new_session=True, close_fds=True)
-            os.close(w)
-            w = -1
+            for fd in (w, go_r):
+                os.close(fd)
+            w = go_r = -1
+            for procs in group.procs_files if group else ():
+                Path(procs).write_text(str(proc.pid))
+            os.write(go_w, b"1")
             out, err = OutputCap(limits.output_kb * 1024), OutputCap(limits.output_kb * 1024)
             timed_out = pump(proc, {proc.stdout: out, proc.stderr: err}, start + limits.wall_s)
             kill_group(proc.pid)  # the launcher: PID 1 follows it (PR_SET_PDEATHSIG)
-            _, wstatus, usage = os.wait4(proc.pid, 0)
+            _, _, usage = os.wait4(proc.pid, 0)
+            proc.returncode = 0  # reaped above; keeps Popen from waiting again
             wall = time.monotonic() - start
             return self._classify(read_status(r), timed_out, wall, usage, limits, group,
                                   out.text(), err.text())
         finally:
-            os.close(r)
-            if w >= 0:
-                os.close(w)
+            if proc is not None and proc.returncode is None:  # failed mid-way: no leftovers
+                kill_group(proc.pid)
+                proc.wait()
+            for fd in (r, w, go_r, go_w):
+                if fd >= 0:
+                    os.close(fd)
             if group:
-                group.destroy()
+                group.destroy()  # waits until the namespace's processes are really gone
 
-    def _config(self, box: Path, limits: Limits, uid: int, status_fd: int, group) -> dict:
+    def _config(self, box: Path, limits: Limits, uid: int, status_fd: int, go_fd: int) -> dict:
         mb = 2**20
         rl = {"RLIMIT_CPU": [int(limits.cpu_s + 0.999), int(limits.cpu_s + 0.999) + 1],
               "RLIMIT_NPROC": [limits.processes] * 2,
               "RLIMIT_FSIZE": [limits.file_size_mb * mb] * 2,
               "RLIMIT_NOFILE": [limits.open_files] * 2,
               "RLIMIT_CORE": [0, 0]}
-        if group is None:  # no memory cgroup: the address-space limit is all there is
+        if not self.cgroup_kind:  # no memory cgroup: the address-space limit is all there is
             rl["RLIMIT_AS"] = [limits.memory_mb * mb] * 2
         env = scrubbed_env(Path(WORKDIR)) | {"TMPDIR": "/tmp"}
         return {
             "status_fd": status_fd, "userns": self.userns, "uid": uid, "box": str(box),
             "root": str(STATE_DIR / "root"), "binds": self.binds, "symlinks": self.links,
             "hide": self.hide, "tmp_mb": limits.tmp_mb, "rlimits": rl, "env": env,
-            "cgroup_procs": group.procs_files if group else [],
+            "go_fd": go_fd,
             "argv": [self.python, "-I", "-S", "-B", "harness.py", "plan.json", LIBDIR],
         }
 

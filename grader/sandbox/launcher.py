@@ -5,7 +5,8 @@
 The grader execs this in a fresh process instead of forking itself: the grader has
 threads, and forking a threaded process is unsafe. Three processes, as isolate has them:
 
-  launcher (host PID namespace)  joins the cgroups, unshares the namespaces, forks PID 1,
+  launcher (host PID namespace)  waits to be put in the cgroups, unshares the namespaces,
+                                 forks PID 1,
                                  waits for it and reports on the status fd;
   PID 1 (new PID namespace)      builds the read-only root, copies the box into a private
                                  tmpfs, forks the harness, reaps every orphan; when the
@@ -72,9 +73,12 @@ def main():
     cfg = marshal.loads(bytes.fromhex(sys.argv[1]))
     fd = cfg["status_fd"]
     try:
-        for procs in cfg["cgroup_procs"]:  # before any fork: children inherit the groups
-            with open(procs, "w") as f:
-                f.write(str(os.getpid()))
+        # The grader moves us into the run's cgroups while this interpreter starts (the
+        # move waits ~10-15 ms for an RCU grace period): wait for its go before forking,
+        # so every process of the submission is born inside the groups.
+        if os.read(cfg["go_fd"], 1) != b"1":
+            raise RuntimeError("the grader could not set up the cgroups")
+        os.close(cfg["go_fd"])
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
         if cfg["userns"]:
             flags |= CLONE_NEWUSER
