@@ -49,7 +49,8 @@ class PlainSandbox:
     name = "plain"
     tier = "plain"
     isolated = False
-    protections = ("rlimits", "new-session", "wall-clock-kill", "scrubbed-env", "output-cap")
+    protections = ("rlimits", "new-session", "wall-clock-kill", "scrubbed-env", "output-cap",
+                   "not isolated")
 
     def run(self, box: Path, limits: Limits) -> RunOutcome:
         start = time.monotonic()
@@ -59,19 +60,17 @@ class PlainSandbox:
             close_fds=True,
         )
         out, err = OutputCap(limits.output_kb * 1024), OutputCap(limits.output_kb * 1024)
-        deadline = start + limits.wall_s
-        timed_out = pump({proc.stdout: out, proc.stderr: err}, deadline)
-        reaped = None if timed_out else wait_until(proc.pid, deadline)
-        kill_group(proc.pid)  # whatever it left behind in its group goes too
-        _, status, usage = reaped or os.wait4(proc.pid, 0)
+        timed_out = pump(proc, {proc.stdout: out, proc.stderr: err}, start + limits.wall_s)
+        kill_group(proc.pid)
+        _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         return outcome(
-            proc.returncode, timed_out or reaped is None, time.monotonic() - start, usage, limits,
+            proc.returncode, timed_out, time.monotonic() - start, usage, limits,
             out.text(), err.text(), tier=self.tier, protections=self.protections,
         )
 
 
-def pump(caps: dict, deadline: float) -> bool:
+def pump(proc: subprocess.Popen, caps: dict, deadline: float) -> bool:
     """Read both pipes into their caps until EOF or the deadline; True when it timed out."""
     sel = selectors.DefaultSelector()
     for stream, cap in caps.items():
@@ -88,25 +87,23 @@ def pump(caps: dict, deadline: float) -> bool:
                     key.data.feed(chunk)
                 else:
                     sel.unregister(key.fileobj)
+                    key.fileobj.close()
+        # Pipes closed: the harness is exiting; wait until the deadline for it to end, but
+        # without reaping it (WNOWAIT) so the caller's wait4 still gets its rusage.
+        while not exited(proc.pid):
+            if time.monotonic() > deadline:
+                return True
+            time.sleep(0.002)
         return False
     finally:
-        for stream in caps:
-            stream.close()
+        for key in list(sel.get_map().values()):
+            key.fileobj.close()
         sel.close()
 
 
-def wait_until(pid: int, deadline: float):
-    """wait4 the process, but give up at the deadline (it may have closed its pipes and
-    kept running); None when it is still alive then."""
-    delay = 0.0005
-    while True:
-        got, status, usage = os.wait4(pid, os.WNOHANG)
-        if got:
-            return got, status, usage
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
+def exited(pid: int) -> bool:
+    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    return info is not None and info.si_pid == pid
 
 
 def kill_group(pgid: int) -> None:
