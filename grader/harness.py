@@ -405,7 +405,11 @@ def probe_loss(roles, args):
     return rec
 
 
-PROBES = {"linear": probe_linear, "relu": probe_relu, "loss": probe_loss}
+PROBES = {
+    "linear": probe_linear,
+    "relu": probe_relu,
+    "loss": probe_loss,
+}
 
 
 def role_class(roles, role):

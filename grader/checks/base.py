@@ -7,6 +7,7 @@ rubric, so a check never knows its own points.
 """
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -58,11 +59,30 @@ def probe_failure(ctx: Context, probe_id: str, who: str) -> Verdict | None:
                        "(an endless loop, or slow code run at import time?)",
                        {"elapsed_s": round(run.elapsed_s, 3)})
     if run.status == "crash":
-        return Verdict("error", f"{who}: the process crashed without reporting "
-                       f"(exit code {run.exit_code}); os._exit(), a segfault or a killed process?")
+        return Verdict("error", f"{who}: {crash_reason(run.exit_code, ctx.memory_mb)}",
+                       {"exit_code": run.exit_code})
     if run.status == "error":
         return exception_verdict(ctx, run.error, who)
     return None
+
+
+def crash_reason(code: int | None, memory_mb: int) -> str:
+    """Why a probe's process ended without reporting, in words (code < 0: killed by -code)."""
+    if code == -signal.SIGKILL:
+        return (f"the process was killed, most likely for running out of memory "
+                f"(limit {memory_mb} MB)")
+    if code == -signal.SIGSEGV:
+        return "the process crashed with a segmentation fault"
+    if code is not None and code < 0:
+        return f"the process was killed by signal {signal_name(-code)}"
+    return f"the process exited (code {code}) before reporting: does the code call exit()?"
+
+
+def signal_name(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return str(num)
 
 
 def step_failure(ctx: Context, run: ProbeRun, name: str, who: str) -> tuple[Any, Verdict | None]:
