@@ -93,8 +93,9 @@ def plan_push(matching: Matching) -> tuple[list[Push], list[str]]:
     return plan, problems
 
 
-def dry_run(plan: list[Push], course_id: str, assignment_id: str, stream: TextIO = sys.stdout) -> None:
+def dry_run(plan: list[Push], course_id: str, assignment_id: str, stream: TextIO | None = None) -> None:
     """Print each request as a method, path and JSON body; contacts nothing."""
+    stream = stream or sys.stdout
     for p in plan:
         stream.write(f"PUT /api/v1/courses/{course_id}/assignments/{assignment_id}"
                      f"/submissions/{p.user}  ({p.name})\n")
@@ -103,8 +104,9 @@ def dry_run(plan: list[Push], course_id: str, assignment_id: str, stream: TextIO
 
 
 def push(plan: list[Push], course_id: str, assignment_id: str, *, url: str, token: str,
-         client_factory: Callable | None = None, stream: TextIO = sys.stderr) -> int:
+         client_factory: Callable | None = None, stream: TextIO | None = None) -> int:
     """Send each grade and comment; returns how many failed (each failure is reported)."""
+    stream = stream or sys.stderr
     if client_factory is None:
         from canvasapi import Canvas  # optional extra: pip install 'nngrader[canvas]'
         client_factory = Canvas

@@ -134,7 +134,7 @@ def build_wheel(dest_dir: Path) -> Path:
     if src is None:
         raise RuntimeError("nngrader is not installed from a source tree, so no wheel can be "
                            "built; pass --wheel with an nngrader wheel file.")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                     "-q", "-w", str(dest_dir), str(src)], check=True)
     return max(Path(dest_dir).glob("nngrader-*.whl"), key=lambda p: p.stat().st_mtime)
 

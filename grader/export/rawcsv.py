@@ -49,7 +49,7 @@ def parse(text: str) -> list[Record]:
         if i == n or text[i] in ",\r\n":
             cells.append(text[start:i])
             if i == n:
-                if cells != [""] or not records:
+                if cells != [""]:  # text that ends in a line break has no last record
                     records.append(Record(cells, ""))
                 break
             if text[i] == ",":
