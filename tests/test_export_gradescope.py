@@ -1,7 +1,6 @@
 """Gradescope: results.json against the spec's fields, the zip's layout, run_autograder."""
 import json
 import os
-import stat
 import subprocess
 import sys
 import zipfile

@@ -5,7 +5,7 @@ import html
 
 import pytest
 
-from builders import alice, broken, class_results, mallory, write_out
+from builders import alice, broken, class_results, mallory
 from grader.export import moodle
 from grader.export.identity import match, read_roster
 from grader.export.rawcsv import parse
@@ -108,4 +108,5 @@ def test_rawcsv_roundtrips_any_text(rows):
     csv.writer(buf).writerows(rows)
     text = buf.getvalue()
     assert "".join(r.text() for r in parse(text)) == text
-    assert [[r.value(i) for i in range(len(r.cells))] for r in parse(text)] == list(csv.reader(io.StringIO(text, newline="")))
+    values = [[r.value(i) for i in range(len(r.cells))] for r in parse(text)]
+    assert values == list(csv.reader(io.StringIO(text, newline="")))

@@ -5,7 +5,6 @@ test-artifacts/ (gitignored) for a person to look at.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -80,6 +79,7 @@ def test_student_report_shows_curves_and_evidence(browser, out):
     assert problems == [] and network == []
     assert page.locator("#check-train\\.xor svg.chart polyline").count() >= 2
     assert page.locator("#check-train\\.xor svg line.ref").count() >= 1
+    page.locator("#check-train\\.xor").screenshot(path=str(ARTIFACTS / "student-alice-curves.png"))
     body = page.locator("body").inner_text()
     assert "Suspected mistake" in body and "dW[2, 1]" in body and "b1" in body
     page.close()
@@ -91,4 +91,5 @@ def test_script_in_a_message_is_text(browser, out):
     assert "<script>alert(1)</script>" in page.locator("#check-linear\\.forward .message").inner_text()
     assert page.locator("main script").count() == 0
     assert page.locator("#not-isolated").is_visible()
+    page.locator("#check-train\\.xor").screenshot(path=str(ARTIFACTS / "student-mallory-plateau.png"))
     page.close()

@@ -101,8 +101,11 @@ def name_keys(name: str) -> set[str]:
     else:
         words_a = plain.split()
         words_b = words_a[-1:] + words_a[:-1]
-    squash = lambda words: re.sub(r"[^a-z0-9]", "", "".join(words))
-    return {k for k in (squash(words_a), squash(words_b)) if k}
+    return {k for k in (_squash(words_a), _squash(words_b)) if k}
+
+
+def _squash(words: list[str]) -> str:
+    return re.sub(r"[^a-z0-9]", "", "".join(words))
 
 
 def read_roster(path: Path) -> list[Student]:
