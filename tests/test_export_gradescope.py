@@ -99,7 +99,8 @@ def test_run_autograder_end_to_end_with_a_stand_in_grader(fake_zip, tmp_path):
     sample.write_text(alice().dumps())
     fake = bindir / "nngrader"
     fake.write_text("#!/usr/bin/env bash\n# nngrader grade SUB --out OUT --rubric R\n"
-                    f'mkdir -p "$4/hw2" && cp {sample} "$4/hw2/result.json"\n')
+                    f'test -f "$2/submission/hw2.py" || exit 3\n'
+                    f'mkdir -p "$4/submission" && cp {sample} "$4/submission/result.json"\n')
     fake.chmod(0o755)
     with zipfile.ZipFile(fake_zip) as z:
         script = z.read("run_autograder").decode()
@@ -109,7 +110,7 @@ def test_run_autograder_end_to_end_with_a_stand_in_grader(fake_zip, tmp_path):
     subprocess.run(["bash", "-c", script], env=env, check=True)
     data = json.loads((root / "results" / "results.json").read_text())
     check_spec(data)
-    assert data["score"] == alice().score
+    assert data["score"] == alice().score and "Several submissions" not in data["output"]
 
 
 def test_real_wheel_build(tmp_path):

@@ -10,8 +10,9 @@ The zip (see `build_zip`) carries `setup.sh` and `run_autograder` at its root. I
 a wheel of the nngrader that built it (`pip wheel --no-deps` of the installed source), so
 the course runs exactly the grader version the instructor tried, released on PyPI or not;
 setup.sh installs that wheel, whose dependencies come from PyPI as usual. run_autograder
-grades /autograder/submission with `nngrader grade` and turns the one result.json into
-/autograder/results/results.json with `python3 -m grader.export.gradescope`.
+copies /autograder/submission in as one sub-folder submission, grades it with
+`nngrader grade DIR --out OUT --rubric FILE` and turns the result.json into
+/autograder/results/results.json with `python3 -m grader.export.gradescope convert`.
 """
 from __future__ import annotations
 
@@ -114,11 +115,14 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission: grade it, then write results.json.
 set -uo pipefail
 export PATH=/opt/nngrader/bin:$PATH
-OUT=$(mktemp -d)
-mkdir -p /autograder/results
-nngrader grade /autograder/submission --out "$OUT" --rubric /autograder/source/{rubric} \\
+WORK=$(mktemp -d)
+mkdir -p "$WORK/in" /autograder/results
+# The whole upload is one submission: nngrader grades a sub-folder as one, whatever files
+# the student added next to their homework.
+cp -r /autograder/submission "$WORK/in/submission"
+nngrader grade "$WORK/in" --out "$WORK/out" --rubric /autograder/source/{rubric} \\
     > /autograder/results/grade.log 2>&1
-python3 -m grader.export.gradescope convert "$OUT" /autograder/results/results.json
+python3 -m grader.export.gradescope convert "$WORK/out" /autograder/results/results.json
 """
 
 
