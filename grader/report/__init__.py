@@ -1,1 +1,3 @@
-"""Reports: pure consumers of Result objects (feedback.md, the terminal, HTML, dashboard)."""
+"""Reports: pure consumers of Result objects (feedback.md and .html, the terminal report,
+the class dashboard, progress). Nothing here re-grades or imports student code; each writer
+escapes at its own boundary."""

@@ -1,0 +1,168 @@
+"""The `export` and `gradescope-zip` subcommands; `register(sub)` adds them to nngrader's CLI.
+
+Exit codes: 0 when everything was exported, 1 when files were written but something needs
+a look (a submission matched no student, a push failed), 2 when nothing could be written
+(no results, an unreadable roster, a cell that is not a number or an id). Every path
+printed is the path the user gave, or one built from it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import canvas, gradescope, load_results, moodle, plaincsv
+from .common import assignment_id, points_possible, ungraded
+from .identity import match, read_roster
+from .safecsv import CellError
+from ..result import write_atomic
+
+FORMATS = ("canvas", "moodle", "gradescope", "csv")
+
+
+def register(subparsers) -> None:
+    """Add `export` and `gradescope-zip` to an argparse subparsers object."""
+    e = subparsers.add_parser("export", help="write grades for an LMS from a grading run",
+                              description="Write the grades of a grading run (OUT) in an LMS's import format.")
+    e.add_argument("out_dir", metavar="OUT", type=Path, help="folder a grading run wrote")
+    e.add_argument("--format", required=True, choices=FORMATS)
+    e.add_argument("--roster", type=Path, metavar="FILE",
+                   help="CSV of students (name, email, SIS ids, Canvas id, submission ...)")
+    e.add_argument("--assignment", metavar='"Name (id)"',
+                   help="Canvas assignment column, e.g. \"Homework 2 (123456)\"")
+    e.add_argument("--out", type=Path, metavar="FILE", help="where to write (default under OUT/export/)")
+    e.add_argument("--worksheet", type=Path, metavar="FILE",
+                   help="Moodle grading worksheet to fill in (Grade and Feedback comments)")
+    e.add_argument("--canvas-push", action="store_true",
+                   help="also send grades and comments through the Canvas API "
+                        "(CANVAS_URL, CANVAS_TOKEN, CANVAS_COURSE_ID from the environment)")
+    e.add_argument("--course", metavar="ID", help="Canvas course id (default: $CANVAS_COURSE_ID)")
+    e.add_argument("--dry-run", action="store_true", help="with --canvas-push: print what would be sent")
+    e.set_defaults(func=run_export)
+
+    z = subparsers.add_parser("gradescope-zip", help="build a Gradescope autograder zip",
+                              description="Build autograder.zip: setup.sh, run_autograder, "
+                                          "an nngrader wheel and the rubric.")
+    z.add_argument("rubric", nargs="?", metavar="RUBRIC", help="rubric file or shipped name (default: default)")
+    z.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"), metavar="FILE")
+    z.add_argument("--wheel", type=Path, metavar="FILE", help="use this nngrader wheel instead of building one")
+    z.set_defaults(func=run_zip)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    results, problems = load_results(args.out_dir)
+    for p in problems:
+        _say(p)
+    if not results:
+        _say(f"No result.json found under {args.out_dir}; run `nngrader grade` first.")
+        return 2
+    try:
+        # Gradescope grades one submission per run and needs no roster.
+        roster = read_roster(args.roster) if args.roster and args.format != "gradescope" else None
+        matching = match(results, roster)
+        status = EXPORTERS[args.format](args, matching, results)
+    except (CellError, ValueError, OSError) as e:
+        _say(f"Nothing exported: {e}")
+        return 2
+    for n in matching.report():
+        _say(n)
+    for r in results:
+        if ungraded(r) and args.format != "gradescope":
+            _say(f"{r.id} could not be graded ({r.error}); its grade is left blank.")
+    return max(status, 1 if matching.unmatched or matching.problems else 0)
+
+
+def _default(args, name: str) -> Path:
+    return args.out or Path(args.out_dir) / "export" / name
+
+
+def _canvas(args, matching, results) -> int:
+    points, notes = points_possible(results)
+    for n in notes:
+        _say(n)
+    title = args.assignment or "nngrader"
+    if not assignment_id(title):
+        _say(f"The assignment header '{title}' has no Canvas id; Canvas matches it by exact "
+             "title or creates a new column. Pass --assignment \"Title (id)\" to be sure.")
+    path = _default(args, "canvas.csv")
+    canvas.write_gradebook(matching, title, points, path)
+    folder = path.with_name(path.stem + "_feedback")
+    files = canvas.write_feedback_files(matching, folder)
+    _say(f"Wrote {path} and {len(files)} feedback file(s) in {folder}.")
+    return _push(args, matching, title) if args.canvas_push else 0
+
+
+def _push(args, matching, title) -> int:
+    plan, problems = canvas.plan_push(matching)
+    for p in problems:
+        _say(p)
+    course = args.course or os.environ.get("CANVAS_COURSE_ID", "")
+    aid = assignment_id(title)
+    if args.dry_run:
+        canvas.dry_run(plan, course or "<course>", aid or "<assignment>")
+        return 1 if problems else 0
+    url, token = os.environ.get("CANVAS_URL", ""), os.environ.get("CANVAS_TOKEN", "")
+    missing = [n for n, v in (("CANVAS_URL", url), ("CANVAS_TOKEN", token),
+                              ("--course or CANVAS_COURSE_ID", course),
+                              ('--assignment "Title (id)"', aid)) if not v]
+    if missing:
+        _say(f"Not pushed: set {', '.join(missing)}. The CSV and feedback files were written.")
+        return 1
+    try:
+        failed = canvas.push(plan, course, aid, url=url, token=token)
+    except ImportError:
+        _say("Not pushed: canvasapi is not installed (pip install 'nngrader[canvas]').")
+        return 1
+    return 1 if failed or problems else 0
+
+
+def _moodle(args, matching, results) -> int:
+    if args.worksheet:
+        path = args.out or Path(args.out_dir) / "export" / f"{args.worksheet.stem}-graded.csv"
+        report = moodle.merge_worksheet(args.worksheet, matching, path)
+        for n in report.notes:
+            _say(n)
+        _say(f"Filled {len(report.filled)} row(s); wrote {path}. Upload it under "
+             "Assignment > View all submissions > Upload grading worksheet.")
+        return 0
+    path = _default(args, "moodle.csv")
+    moodle.write_import(matching, path)
+    _say(f"Wrote {path}. Import it under Grades > Import > CSV file, mapping the first column "
+         "to the matching user field.")
+    return 0
+
+
+def _gradescope(args, matching, results) -> int:
+    folder = args.out or Path(args.out_dir) / "export" / "gradescope"
+    for r in results:
+        write_atomic(folder / r.id / "results.json", gradescope.dumps(r))
+    _say(f"Wrote {len(results)} results.json file(s) under {folder}.")
+    return 0
+
+
+def _csv(args, matching, results) -> int:
+    path = _default(args, "grades.csv")
+    plaincsv.write(matching, path)
+    _say(f"Wrote {path}.")
+    return 0
+
+
+EXPORTERS = {"canvas": _canvas, "moodle": _moodle, "gradescope": _gradescope, "csv": _csv}
+
+
+def run_zip(args: argparse.Namespace) -> int:
+    try:
+        path = gradescope.build_zip(args.output, args.rubric, args.wheel)
+    except (OSError, RuntimeError) as e:
+        _say(f"No zip written: {e}")
+        return 2
+    except Exception as e:  # pip failing to build the wheel
+        _say(f"No zip written: building the nngrader wheel failed ({type(e).__name__}: {e}).")
+        return 2
+    _say(f"Wrote {path}. Upload it as the Gradescope autograder (Ubuntu base image).")
+    return 0

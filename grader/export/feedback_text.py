@@ -1,0 +1,46 @@
+"""The feedback comment an LMS shows next to a grade, as plain text or simple HTML.
+
+Shorter than feedback.html: the score, then each check that did not pass with its message,
+suspected mistake and tips, then one line naming the checks that passed. Canvas stores
+comments as plain text; Moodle stores feedback comments as HTML, so `as_html` escapes the
+text (a `<script>` from a message stays text) and keeps the line breaks.
+"""
+from __future__ import annotations
+
+import html
+from typing import Mapping
+
+from ..result import Result
+
+WORDS = {"fail": "failed", "error": "error", "timeout": "timed out", "skipped": "skipped"}
+
+
+def _pts(x: float) -> str:
+    return f"{x:g}"
+
+
+def plain(result: Result, *, report_url: str | None = None) -> str:
+    """The comment as plain text, one paragraph per check that did not pass."""
+    lines = [f"nngrader: {_pts(result.score)} / {_pts(result.max_score)} points."]
+    if result.error:
+        lines += ["", f"Could not grade everything: {result.error}"]
+    for c in result.checks:
+        if c.status == "pass":
+            continue
+        lines += ["", f"{c.id} ({WORDS.get(c.status, c.status)}, {_pts(c.score)} / {_pts(c.max_score)}): "
+                  f"{c.message}".rstrip(": ")]
+        suspected = c.details.get("suspected") if isinstance(c.details, Mapping) else None
+        if suspected:
+            lines.append(f"  Suspected mistake: {suspected}")
+        lines += [f"  Tip {h.tip}: {h.text}" for h in c.hints]
+    passed = [c.id for c in result.checks if c.status == "pass"]
+    if passed:
+        lines += ["", "Passed: " + ", ".join(passed) + "."]
+    if report_url:
+        lines += ["", f"Full report: {report_url}"]
+    return "\n".join(lines)
+
+
+def as_html(result: Result) -> str:
+    """The same comment for an LMS that stores HTML (Moodle): escaped, line breaks kept."""
+    return html.escape(plain(result)).replace("\n", "<br>\n")

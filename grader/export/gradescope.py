@@ -1,0 +1,196 @@
+"""Gradescope: results.json per the autograder specification, and the autograder zip.
+
+results.json: top-level `score`, `execution_time`, `output`, `output_format`,
+`visibility`, `stdout_visibility` and `tests[]`, one per check, each with `name`,
+`number`, `score`, `max_score`, `status` ("passed"/"failed": Gradescope knows no other),
+`output`, `output_format` and `visibility`. The top-level score is the nngrader total, so
+Gradescope shows the same number as every other export.
+
+The zip (see `build_zip`) carries `setup.sh` and `run_autograder` at its root. It vendors
+a wheel of the nngrader that built it (`pip wheel --no-deps` of the installed source), so
+the course runs exactly the grader version the instructor tried, released on PyPI or not;
+setup.sh installs that wheel, whose dependencies come from PyPI as usual. run_autograder
+copies /autograder/submission in as one sub-folder submission, grades it with
+`nngrader grade DIR --out OUT --rubric FILE` and turns the result.json into
+/autograder/results/results.json with `python3 -m grader.export.gradescope convert`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Mapping
+
+from ..result import Result, write_atomic
+from . import feedback_text
+
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+
+
+def results_json(result: Result, *, execution_time: float | None = None,
+                 visibility: str = "visible") -> dict:
+    """One submission's results.json as a dict."""
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"visibility {visibility!r} is not one of {', '.join(VISIBILITIES)}")
+    meta = result.meta if isinstance(result.meta, Mapping) else {}
+    elapsed = execution_time if execution_time is not None else meta.get("elapsed_s")
+    return {
+        "score": result.score,
+        "execution_time": round(float(elapsed), 3) if isinstance(elapsed, (int, float)) else 0,
+        "output": _top_output(result),
+        "output_format": "text",
+        "visibility": visibility,
+        "stdout_visibility": "hidden",
+        "tests": [_test(c, i) for i, c in enumerate(result.checks, 1)],
+    }
+
+
+def dumps(result: Result, **kw) -> str:
+    return json.dumps(results_json(result, **kw), indent=2, ensure_ascii=False) + "\n"
+
+
+def _top_output(result: Result) -> str:
+    lines = [f"nngrader: {result.score:g} / {result.max_score:g} points."]
+    if result.error:
+        lines.append(f"Could not grade everything: {result.error}")
+    graded = result.meta.get("graded_file") if isinstance(result.meta, Mapping) else None
+    if graded:
+        lines.append(f"Graded file: {graded}")
+    return "\n".join(lines)
+
+
+def _test(c, number: int) -> dict:
+    lines = [c.message] if c.message else []
+    suspected = c.details.get("suspected") if isinstance(c.details, Mapping) else None
+    if suspected:
+        lines.append(f"Suspected mistake: {suspected}")
+    lines += [f"Tip {h.tip}: {h.text}" for h in c.hints]
+    if c.status not in ("pass", "fail"):
+        lines.append(f"({feedback_text.WORDS.get(c.status, c.status)})")
+    return {"name": c.id, "number": str(number), "score": c.score, "max_score": c.max_score,
+            "status": "passed" if c.status == "pass" else "failed",
+            "output": "\n".join(lines), "output_format": "text", "visibility": "visible"}
+
+
+def fallback(message: str) -> dict:
+    """What Gradescope shows when grading produced no result at all: zero, and why."""
+    return {"score": 0, "execution_time": 0, "output": message, "output_format": "text",
+            "visibility": "visible", "stdout_visibility": "visible", "tests": []}
+
+
+def convert(out_dir: Path, dest: Path) -> int:
+    """Write dest from the one result.json under out_dir (a fallback when there is none)."""
+    found = sorted(Path(out_dir).glob("*/result.json"))
+    if not found:
+        data = fallback("nngrader produced no result for this submission. Check that you "
+                        "uploaded your .py or .ipynb file, then ask your instructor.")
+    else:
+        data = results_json(Result.read(found[0]))
+        if len(found) > 1:
+            names = ", ".join(p.parent.name for p in found)
+            data["output"] += f"\nSeveral submissions were found ({names}); graded {found[0].parent.name}."
+    write_atomic(Path(dest), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+# ---- the autograder zip -------------------------------------------------------------------
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once while building the autograder image.
+set -euo pipefail
+apt-get update
+apt-get install -y --no-install-recommends python3 python3-pip python3-venv
+python3 -m venv /opt/nngrader
+/opt/nngrader/bin/pip install --upgrade pip
+# The vendored wheel is the exact nngrader this zip was built with; its deps come from PyPI.
+/opt/nngrader/bin/pip install /autograder/source/{wheel}
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade it, then write results.json.
+set -uo pipefail
+export PATH=/opt/nngrader/bin:$PATH
+WORK=$(mktemp -d)
+mkdir -p "$WORK/in" /autograder/results
+# The whole upload is one submission: nngrader grades a sub-folder as one, whatever files
+# the student added next to their homework.
+cp -r /autograder/submission "$WORK/in/submission"
+nngrader grade "$WORK/in" --out "$WORK/out" --rubric /autograder/source/{rubric} \\
+    > /autograder/results/grade.log 2>&1
+python3 -m grader.export.gradescope convert "$WORK/out" /autograder/results/results.json
+"""
+
+
+def source_dir() -> Path | None:
+    """The source tree of the installed nngrader, when it was installed from one."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "grader").is_dir() else None
+
+
+def build_wheel(dest_dir: Path) -> Path:
+    """`pip wheel --no-deps` of the installed nngrader's source, into dest_dir."""
+    src = source_dir()
+    if src is None:
+        raise RuntimeError("nngrader is not installed from a source tree, so no wheel can be "
+                           "built; pass --wheel with an nngrader wheel file.")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                    "-q", "-w", str(dest_dir), str(src)], check=True)
+    return max(Path(dest_dir).glob("nngrader-*.whl"), key=lambda p: p.stat().st_mtime)
+
+
+def rubric_file(rubric: str | None) -> Path:
+    """The rubric TOML: a path, a name shipped with nngrader, or the default."""
+    if rubric and Path(rubric).is_file():
+        return Path(rubric)
+    from importlib.resources import files
+    name = (rubric or "default").removesuffix(".toml") + ".toml"
+    shipped = files("grader.rubrics") / name
+    if not shipped.is_file():
+        raise FileNotFoundError(f"No rubric file {rubric} and no shipped rubric named {name}.")
+    return Path(str(shipped))
+
+
+def build_zip(dest: Path, rubric: str | None = None, wheel: Path | None = None) -> Path:
+    """Write the autograder zip: setup.sh, run_autograder, the wheel and the rubric at the root."""
+    rub = rubric_file(rubric)
+    with tempfile.TemporaryDirectory() as tmp:
+        whl = Path(wheel) if wheel else build_wheel(Path(tmp))
+        entries = {
+            "setup.sh": (SETUP_SH.format(wheel=whl.name), 0o755),
+            "run_autograder": (RUN_AUTOGRADER.format(rubric="rubric.toml"), 0o755),
+        }
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, (text, mode) in entries.items():
+                _add(z, name, text.encode(), mode)
+            _add(z, "rubric.toml", rub.read_bytes(), 0o644)
+            _add(z, whl.name, whl.read_bytes(), 0o644)
+    return dest
+
+
+def _add(z: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    z.writestr(info, data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m grader.export.gradescope convert OUT results.json`, run inside Gradescope."""
+    p = argparse.ArgumentParser(prog="python -m grader.export.gradescope")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("convert", help="turn OUT/<id>/result.json into Gradescope's results.json")
+    c.add_argument("out", type=Path)
+    c.add_argument("dest", type=Path)
+    args = p.parse_args(argv)
+    return convert(args.out, args.dest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""A plain CSV for the instructor's own spreadsheet: one row per student, one column per check.
+
+Columns: student, submission, score, max_score, error, then each check id (in the order
+checks first appear) holding that check's points. A check a submission lacks is blank, not
+zero, so "not run" and "no points" stay apart.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import safecsv
+from .common import ungraded, write_csv
+from .identity import Matching
+
+
+def check_ids(matching: Matching) -> list[str]:
+    seen: dict[str, None] = {}
+    for _, r in matching.pairs:
+        for c in r.checks if r else ():
+            seen.setdefault(c.id)
+    return list(seen)
+
+
+def rows(matching: Matching) -> list[list[str]]:
+    ids = check_ids(matching)
+    out = [["student", "submission", "score", "max_score", "error", *ids]]
+    for s, r in matching.pairs:
+        if r is None:
+            out.append([safecsv.text(s.name), "", "", "", "no submission", *[""] * len(ids)])
+            continue
+        by_id = {c.id: c for c in r.checks}
+        out.append([safecsv.text(s.name), safecsv.text(r.id),
+                    "" if ungraded(r) else safecsv.score(r.score), safecsv.score(r.max_score),
+                    safecsv.text(r.error or ""),
+                    *[safecsv.score(by_id[i].score) if i in by_id else "" for i in ids]])
+    return out
+
+
+def write(matching: Matching, path: Path) -> None:
+    write_csv(path, rows(matching))
