@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print result.json instead of the report")
     add_common(c)
     c.set_defaults(func=cmd_check)
+
+    from .export.cli import register  # export and gradescope-zip
+    register(sub)
     return p
 
 
@@ -78,31 +81,36 @@ def setup(args):
 
 
 def cmd_grade(args) -> int:
+    from .load import discover
     from .pipeline import grade_batch
-    from .report import markdown
+    from .report import html, markdown
+    from .report.progress import Progress
 
     if not args.folder.is_dir():
         raise UsageError(f"{args.folder}: no such folder")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     rubric, sandbox = setup(args)
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{args.out}: cannot create the output folder ({e.strerror})") from None
 
     def write(result: Result, out: Path) -> None:
         result.write(out / result.id / "result.json")
         write_atomic(out / result.id / "feedback.md", markdown.render(result))
+        html.write_student_html(result, out / result.id / "feedback.html")
 
-    def progress(result: Result) -> None:
-        state = "error" if result.error else f"{result.score:g}/{result.max_score:g}"
-        print(f"graded {result.id}: {state}", file=sys.stderr)
-
-    batch = grade_batch(args.folder, args.out, rubric, sandbox, args.jobs, progress, write)
+    with Progress(len(discover(args.folder)[0])) as progress:
+        batch = grade_batch(args.folder, args.out, rubric, sandbox, args.jobs, progress.update, write)
     for note in batch.skipped:
         print(f"nngrader: {note}", file=sys.stderr)
     write_atomic(args.out / "summary.csv", summary_csv(batch.results))
+    html.write_dashboard(batch.results, args.out, batch.elapsed_s)
     errored = sum(1 for r in batch.results if r.error)
     print(f"nngrader: graded {len(batch.results)} submissions in {batch.elapsed_s:.1f} s "
-          f"({errored} could not be graded); results in {args.out}", file=sys.stderr)
+          f"({errored} could not be graded); results in {args.out}, "
+          f"class dashboard {args.out / 'index.html'}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -2,28 +2,17 @@
 terminal that supports it (NO_COLOR and TERM=dumb respected), plain text otherwise."""
 from __future__ import annotations
 
-import os
 import sys
 from typing import TextIO
 
 from ..result import Result
+from .colour import paint, supports_colour
 
-COLOURS = {"pass": "32", "fail": "31", "error": "35", "timeout": "33", "skipped": "90"}
 WORDS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT", "skipped": "SKIP"}
 
 
-def use_colour(stream: TextIO) -> bool:
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return False
-    return bool(getattr(stream, "isatty", lambda: False)())
-
-
-def paint(text: str, code: str, on: bool) -> str:
-    return f"\033[{code}m{text}\033[0m" if on else text
-
-
 def render(result: Result, colour: bool = False) -> str:
-    out = [paint(f"nngrader: {result.id}", "1", colour)]
+    out = [paint(f"nngrader: {result.id}", "bold", colour)]
     meta = result.meta
     if meta.get("graded_file"):
         out.append(f"  graded file: {meta['graded_file']}")
@@ -35,18 +24,18 @@ def render(result: Result, colour: bool = False) -> str:
         out.append(f"  left out: {item.get('what')} ({item.get('file')} lines {item.get('lines')})")
     sb = meta.get("sandbox") or {}
     if sb and not sb.get("isolated"):
-        out.append(paint("  warning: this sandbox tier does not isolate the code from your files", "33", colour))
+        out.append(paint("  warning: this sandbox tier does not isolate the code from your files", "yellow", colour))
     if result.error:
-        out.append(paint(f"  not graded: {clean(result.error)}", "31", colour))
+        out.append(paint(f"  not graded: {clean(result.error)}", "red", colour))
     out.append("")
     width = max((len(c.id) for c in result.checks), default=10)
     for c in result.checks:
-        word = paint(f"{WORDS[c.status]:<7}", COLOURS[c.status], colour)
+        word = paint(f"{WORDS[c.status]:<7}", c.status, colour)
         out.append(f"  {word} {c.id:<{width}}  {c.score:>4g}/{c.max_score:<4g} {clean(c.message)}")
         if c.status != "pass":
             for h in c.hints:
                 out.append(f"  {'':7} {'':{width}}  tip {h.tip}: {clean(h.text)}")
-    out += ["", paint(f"  score: {result.score:g} / {result.max_score:g}", "1", colour)]
+    out += ["", paint(f"  score: {result.score:g} / {result.max_score:g}", "bold", colour)]
     return "\n".join(out) + "\n"
 
 
@@ -56,4 +45,4 @@ def clean(text: str) -> str:
 
 
 def print_result(result: Result, stream: TextIO = sys.stdout) -> None:
-    stream.write(render(result, use_colour(stream)))
+    stream.write(render(result, supports_colour(stream)))
