@@ -405,11 +405,6 @@ def probe_loss(roles, args):
     return rec
 
 
-PROBES = {
-    "linear": probe_linear,
-    "relu": probe_relu,
-    "loss": probe_loss,
-}
 
 
 def role_class(roles, role):
@@ -424,6 +419,358 @@ def resolve(ref):
     import importlib
     module, _, name = ref.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+# ---------------------------------------------------------------- the student's MLP
+
+TRAIN_X = re.compile(r"^(x|xs|x_?batch|x_?train|batch_?x|inputs?|data|features|train_?x|images|samples)$", re.I)
+TRAIN_Y = re.compile(r"^(y|ys|y_?batch|y_?train|batch_?y|labels?|targets?|train_?y|t|y_?true)$", re.I)
+EPOCH_NAMES = re.compile(r"^(epochs?|n_?epochs|num_?epochs|iters?|iterations|n_?iter|steps)$", re.I)
+BATCH_NAMES = re.compile(r"^(batch_?size|bs|mini_?batch(_?size)?|num_?batches|n_?batches)$", re.I)
+HIDDEN_NAMES = re.compile(r"hidden|units|^n_?h$|^h$|width|neurons", re.I)
+IN_NAMES = re.compile(r"in|^d$|^dims?$|features|^n_?x$", re.I)
+OUT_NAMES = re.compile(r"out|classes", re.I)
+SEED_NAMES = re.compile(r"seed|random_?state|rng", re.I)
+TRAIN_METHODS = ("train", "train_step", "train_batch", "fit", "step")
+EVAL_METHODS = ("evaluate", "eval", "test", "score", "accuracy")
+
+
+class Tracer:
+    """Wraps the role classes' methods to record who calls what, and what comes back.
+
+    Wrapping the classes (not instances) also sees layers an MLP builds inside train and
+    layers held inside other layers. `depth` counts enclosing role-method calls: a layer
+    method running inside another layer's method is a separation problem.
+    """
+
+    def __init__(self):
+        self.events, self.stack, self.labels = [], [], {}
+        self.captured = {}  # (label, method) -> {"args": first array arg, "out": return}
+
+    def label(self, obj):
+        return self.labels.get(id(obj), type(obj).__name__)
+
+    def wrap_class(self, cls, methods):
+        for name in methods:
+            original = cls.__dict__.get(name) or getattr(cls, name, None)
+            original = getattr(original, "_nn_original", original)  # re-wrap for this tracer
+            if callable(original):
+                setattr(cls, name, self._wrapped(original, name))
+
+    def _wrapped(self, fn, mname):
+        tracer = self
+
+        def traced(obj, *args, **kwargs):
+            label = tracer.label(obj)
+            tracer.events.append([label, mname, len(tracer.stack), tracer.stack[-1] if tracer.stack else None])
+            tracer.stack.append(f"{label}.{mname}")
+            try:
+                out = fn(obj, *args, **kwargs)
+            finally:
+                tracer.stack.pop()
+            first = next((a for a in args if isinstance(a, np.ndarray)), None)
+            tracer.captured.setdefault((label, mname), {"args": None if first is None else first.copy(),
+                                                        "out": out})
+            return out
+
+        traced._nn_original = fn
+        return traced
+
+    def reset(self):
+        self.events, self.captured = [], {}
+
+
+def role_classes(roles):
+    out = {}
+    for role in ("linear", "relu", "loss"):
+        ref = roles.get(role)
+        if isinstance(ref, list):
+            out["sigmoid"], out["crossentropy"] = resolve(ref[0]), resolve(ref[1])
+        elif ref:
+            out[role] = resolve(ref)
+    return out
+
+
+def build_mlp(roles, d_in, hidden, seed):
+    """The student's MLP built with (input dims, hidden units) found by parameter name."""
+    cls = role_class(roles, "mlp")
+    np.random.seed(seed)
+    named = [(HIDDEN_NAMES, hidden), (IN_NAMES, d_in), (OUT_NAMES, 1), (SEED_NAMES, seed),
+             (LR_NAMES, 0.0), (MOMENTUM_NAMES, 0.0), (L2_NAMES, 0.0)]
+    req = required_params(cls) or []
+    if len(req) == 2 and not all(any(rx.match(n) or rx.search(n) for rx, _ in named) for n in req):
+        return cls(d_in, hidden)
+    return call_with(cls, [(rx, v) for rx, v in named])
+
+
+def held_layers(obj, classes, depth=0):
+    """Instances of role classes reachable from obj's attributes (lists/dicts one level)."""
+    found = []
+    for name, value in list(vars(obj).items()):
+        items = [(name, value)]
+        if isinstance(value, (list, tuple)):
+            items = [(f"{name}[{i}]", v) for i, v in enumerate(value[:32])]
+        elif isinstance(value, dict):
+            items = [(f"{name}[{k!r}]", v) for k, v in list(value.items())[:32]]
+        for path, v in items:
+            for role, cls in classes.items():
+                if isinstance(v, cls):
+                    found.append((path, role, v))
+    return found
+
+
+def map_network(mlp, classes, tracer, d_in, hidden):
+    """Label the MLP's layers (linear1, linear2, relu, loss...) and find the two linear
+    layers by the shapes of their weights."""
+    layers = held_layers(mlp, classes)
+    linears = [v for _, role, v in layers if role == "linear"]
+    order = {}
+    for lin in linears:
+        shapes = {v.shape for v in array_attrs(lin).values()}
+        if shapes & {(d_in, hidden), (hidden, d_in)}:
+            order.setdefault(1, lin)
+        elif shapes & {(hidden, 1), (1, hidden)}:
+            order.setdefault(2, lin)
+    for k, lin in order.items():
+        tracer.labels[id(lin)] = f"linear{k}"
+    for path, role, v in layers:
+        if role != "linear":
+            tracer.labels.setdefault(id(v), role)
+    return order, [(path, tracer.label(v)) for path, _, v in layers]
+
+
+def hyper_attrs(obj, lr, momentum, l2, depth=0):
+    """Set hyper-parameters kept as attributes (self.lr, self.solver.momentum) too."""
+    for name, value in list(vars(obj).items()):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            for rx, v in ((LR_NAMES, lr), (MOMENTUM_NAMES, momentum), (L2_NAMES, l2)):
+                if rx.match(name):
+                    setattr(obj, name, type(value)(v) if isinstance(value, float) else v)
+        elif depth == 0 and hasattr(value, "__dict__") and not isinstance(value, (type, np.ndarray)) and not callable(value):
+            hyper_attrs(value, lr, momentum, l2, depth + 1)
+
+
+def train_once(mlp, x, y, lr, momentum, l2):
+    train = method(mlp, *TRAIN_METHODS)
+    hyper_attrs(mlp, lr, momentum, l2)
+    named = [(TRAIN_X, x.copy()), (TRAIN_Y, y.copy()), (EPOCH_NAMES, 1), (BATCH_NAMES, len(x))]
+    req = required_params(train) or []
+    hyper = hyper_kwargs(train, lr, momentum, l2)
+    if len(req) >= 2 and not any(rx.match(req[0]) for rx, _ in named):
+        named = [(re.compile("^" + re.escape(req[0]) + "$"), x.copy()),
+                 (re.compile("^" + re.escape(req[1]) + "$"), y.copy())] + named
+    return call_with(train, named, hyper)
+
+
+class Network:
+    """The student's MLP with the grader's weights planted, traced, and driven by train()."""
+
+    def __init__(self, roles, d_in, hidden, seed=0):
+        self.classes = role_classes(roles)
+        self.tracer = Tracer()
+        for cls in self.classes.values():
+            self.tracer.wrap_class(cls, ("forward", "backward", "__call__") + UPDATE_METHODS)
+        self.mlp = build_mlp(roles, d_in, hidden, seed)
+        self.order, self.layout = map_network(self.mlp, self.classes, self.tracer, d_in, hidden)
+        if set(self.order) != {1, 2}:
+            raise ProbeError(f"could not find two linear layers with weights ({d_in}, {hidden}) "
+                             f"and ({hidden}, 1) inside {type(self.mlp).__name__}")
+        self.where = {}
+
+    def plant(self, W1, b1, W2, b2):
+        self.where = {1: plant_linear(self.order[1], W1, b1), 2: plant_linear(self.order[2], W2, b2)}
+
+    def params(self):
+        out = {}
+        for k in (1, 2):
+            lin, where = self.order[k], self.where[k]
+            out[f"W{k}"] = encode(get_attr(lin, where["W"]))
+            out[f"b{k}"] = encode(get_attr(lin, where["b"])) if where["b"] else None
+        return out
+
+    def step(self, x, y, lr=0.0, momentum=0.0, l2=0.0):
+        """One train call: its return, the loss the loss layer computed, the logits."""
+        self.tracer.reset()
+        returned = train_once(self.mlp, x, y, lr, momentum, l2)
+        return {"returned": encode(returned), "loss": encode(self.captured_loss()),
+                "logits": encode(self.captured_logits())}
+
+    def loss_key(self):
+        return "crossentropy" if "crossentropy" in self.classes else "loss"
+
+    def captured_loss(self):
+        for (label, m), cap in self.tracer.captured.items():
+            if m == "forward" and label in ("loss", "crossentropy", self.loss_classname()):
+                return cap["out"]
+        return None
+
+    def captured_logits(self):
+        want = ("sigmoid",) if "sigmoid" in self.classes else ("loss", self.loss_classname())
+        for (label, m), cap in self.tracer.captured.items():
+            if m == "forward" and label in want:
+                return cap["args"]
+        return None
+
+    def loss_classname(self):
+        cls = self.classes.get("crossentropy") or self.classes.get("loss")
+        return cls.__name__ if cls else None
+
+    def gradients(self):
+        """Raw gradient evidence per linear layer: backward's return and array attributes."""
+        out = {}
+        for k in (1, 2):
+            cap = self.tracer.captured.get((f"linear{k}", "backward"))
+            out[k] = {"returned": encode(cap["out"]) if cap else None,
+                      "attrs": {n: encode(v) for n, v in array_attrs(self.order[k]).items() if v.size <= 10_000}}
+        return out
+
+    def structure(self):
+        holds = []
+        for k, lin in list(self.order.items()):
+            for path, role, v in held_layers(lin, self.classes):
+                holds.append([f"linear{k}", path, role])
+        return {"events": self.tracer.events[:200], "layout": self.layout, "holds": holds,
+                "mlp_class": type(self.mlp).__name__}
+
+
+def params_from(args):
+    return arr(args["W1"]), arr(args["b1"]), arr(args["W2"]), arr(args["b2"])
+
+
+def probe_gradcheck(roles, args):
+    """Loss and gradients of one step at the grader's weights, then the loss with single
+    entries nudged by ±h (centred differences are computed on the grader's side)."""
+    x, y = arr(args["x"]), arr(args["y"])
+    W1, b1, W2, b2 = params_from(args)
+    net = Network(roles, W1.shape[0], W1.shape[1], args.get("seed", 0))
+    net.plant(W1, b1, W2, b2)
+    rec = {"layout": net.layout, "where": net.where}
+    base = net.step(x, y)
+    rec["base"] = base
+    rec["gradients"] = net.gradients()
+    rec["dx"] = encode(net.tracer.captured.get(("linear1", "backward"), {}).get("out"))
+    rec["structure"] = net.structure()
+    evaluate = next((getattr(net.mlp, m) for m in EVAL_METHODS if callable(getattr(net.mlp, m, None))), None)
+    if evaluate is not None:
+        net.tracer.reset()
+        step(rec, "evaluate", lambda: call_with(evaluate, [(TRAIN_X, x.copy()), (TRAIN_Y, y.copy())]))
+        rec["evaluate_events"] = net.tracer.events[:100]
+    rec["update"] = {}
+    net.plant(W1, b1, W2, b2)
+    step(rec, "update_step", lambda: net.step(x, y, lr=1.0))
+    rec["update"] = net.params()
+    h = float(args.get("h", 1e-5))
+    nudged = {}
+    for name, indices in args["samples"].items():
+        nudged[name] = []
+        for idx in indices:
+            losses = []
+            for sign in (1.0, -1.0):
+                p = {"W1": W1.copy(), "b1": b1.copy(), "W2": W2.copy(), "b2": b2.copy(), "x": x.copy()}
+                p[name][tuple(idx)] += sign * h
+                net.plant(p["W1"], p["b1"], p["W2"], p["b2"])
+                losses.append(net.step(p["x"], y)["loss"])
+            nudged[name].append(losses)
+    rec["nudged"] = nudged
+    return rec
+
+
+def probe_update(roles, args):
+    """Parameters after each train call, for several (lr, momentum, l2) scenarios."""
+    x, y = arr(args["x"]), arr(args["y"])
+    W1, b1, W2, b2 = params_from(args)
+    out = {}
+    for sc in args["scenarios"]:
+        rec = {"steps": []}
+        try:
+            net = Network(roles, W1.shape[0], W1.shape[1], args.get("seed", 0))
+            net.plant(W1, b1, W2, b2)
+            rec["before"] = net.params()
+            for _ in range(int(sc.get("steps", 1))):
+                s = net.step(x, y, sc["lr"], sc["momentum"], sc["l2"])
+                s["params"] = net.params()
+                s["gradients"] = net.gradients()
+                rec["steps"].append(s)
+            rec["ok"] = True
+        except Exception as e:
+            rec.update(ok=False, error=describe(e))
+        out[sc["name"]] = rec
+    return out
+
+
+def probe_train(roles, args):
+    """The student's own MLP and train method on a small task, one run per seed; the loss
+    the loss layer saw and the logits of every epoch are returned for judging."""
+    X, Y = arr(args["x"]), arr(args["y"])
+    lr = args["lr"] / len(X) if loss_sums(roles, len(X)) else args["lr"]
+    runs = []
+    for seed in args["seeds"]:
+        run = {"seed": seed, "loss": [], "returned": [], "logits": []}
+        try:
+            net = Network(roles, X.shape[1], int(args["hidden"]), seed)
+            W1 = get_attr(net.order[1], pick_weight(net.order[1], X.shape[1], int(args["hidden"])))
+            run["init"] = {"w1_std": float(np.std(W1)), "w1_symmetric": bool(np.allclose(W1, W1.flat[0]))}
+            streak = 0
+            for epoch in range(int(args["max_epochs"])):
+                s = net.step(X, Y, lr, args["momentum"], args.get("l2", 0.0))
+                run["loss"].append(s["loss"])
+                run["returned"].append(s["returned"])
+                run["logits"].append(s["logits"])
+                streak = streak + 1 if separates(net.captured_logits(), Y) else 0
+                if streak >= int(args.get("patience", 10)):
+                    break
+            run["ok"] = True
+        except Exception as e:
+            run.update(ok=False, error=describe(e))
+        runs.append(run)
+    return {"runs": runs, "lr_used": lr}
+
+
+def loss_sums(roles, n):
+    """Whether the loss adds up over the batch rather than averaging: such a loss needs a
+    learning rate N times smaller for the same step, so the rubric's rate is divided by N.
+    (An adapter decision, like reading a signature: nothing is judged here.)"""
+    try:
+        cls = role_classes(roles)
+        z = np.linspace(-1.0, 1.0, n).reshape(n, 1)
+        y = (np.arange(n) % 2).reshape(n, 1).astype(float)
+        totals = []
+        for k in (1, 2):
+            zz, yy = np.vstack([z] * k), np.vstack([y] * k)
+            if "sigmoid" in cls:
+                s_ = first_arg_call(method(cls["sigmoid"](), "forward", "__call__"), zz)
+                v = loss_call(method(cls["crossentropy"](), "forward", "__call__"), s_, yy)
+            else:
+                v = loss_call(method(cls["loss"](), "forward", "__call__", "loss"), zz, yy)
+            v = np.asarray(v[0] if isinstance(v, tuple) else v, dtype=float)
+            totals.append(float(v.sum()) if v.size > 1 else float(v))
+        return v.size == 1 and abs(totals[1] - 2 * totals[0]) < 1e-6 * abs(totals[1])
+    except Exception:
+        return False
+
+
+def pick_weight(layer, d_in, hidden):
+    for name, v in array_attrs(layer).items():
+        if v.shape in ((d_in, hidden), (hidden, d_in)) and not NOT_PARAM.search(name):
+            return name
+    raise ProbeError("no first-layer weight matrix found")
+
+
+def separates(logits, y):
+    """Early-stopping rule only (the grader re-judges): every sample on the right side."""
+    if not isinstance(logits, np.ndarray) or logits.size != y.size:
+        return False
+    return bool(np.all((logits.reshape(y.shape) > 0) == (y > 0.5)))
+
+
+PROBES = {
+    "linear": probe_linear,
+    "relu": probe_relu,
+    "loss": probe_loss,
+    "gradcheck": probe_gradcheck,
+    "update": probe_update,
+    "train": probe_train,
+}
 
 
 # ---------------------------------------------------------------- process plumbing

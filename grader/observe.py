@@ -15,6 +15,7 @@ import numpy as np
 
 MAX_RESULTS_BYTES = 64 * 1024 * 1024
 MAX_TEXT = 2000
+MAX_LIST = 5000  # a learning curve has one entry per epoch
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def decode(obj, depth: int = 0):
     if isinstance(obj, str):
         return obj[:MAX_TEXT]
     if isinstance(obj, list):
-        return [decode(v, depth + 1) for v in obj[:64]]
+        return [decode(v, depth + 1) for v in obj[:MAX_LIST]]
     if not isinstance(obj, dict):
         return Opaque("an unreadable value")
     if "__ndarray__" in obj:

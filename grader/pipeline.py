@@ -37,7 +37,7 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> 
     meta.update(graded_file=sub.graded_file, roles=roles, left_out=list(sub.left_out),
                 notes=list(sub.notes))
     checks = rubric.enabled()
-    probes = plan.probes(rubric.seed, probe_timeouts(rubric, checks))
+    probes = plan.probes(rubric.seed, needed_probes(rubric, checks))
     with tempfile.TemporaryDirectory(prefix="nngrader-box-") as tmp:
         box = Path(tmp)
         plan.write_box(box, sub, roles, probes, rubric.limits, rubric.seed)
@@ -56,11 +56,13 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> 
     return result.with_meta(elapsed_s=round(time.monotonic() - start, 3))
 
 
-def probe_timeouts(rubric: Rubric, checks: list[str]) -> dict[str, float]:
-    out: dict[str, float] = {}
+def needed_probes(rubric: Rubric, checks: list[str]) -> dict[str, tuple[float, dict]]:
+    """probe id -> (its wall-clock limit: the largest of its checks', the checks' params)."""
+    out: dict[str, tuple[float, dict]] = {}
     for cid in checks:
-        probe = REGISTRY[cid].probe
-        out[probe] = max(out.get(probe, 0.0), rubric.settings(cid)["timeout_s"])
+        probe, settings = REGISTRY[cid].probe, rubric.settings(cid)
+        timeout, params = out.get(probe, (0.0, {}))
+        out[probe] = (max(timeout, settings["timeout_s"]), {**params, **settings["params"]})
     return out
 
 

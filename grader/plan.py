@@ -60,11 +60,25 @@ def loss_inputs(seed: int) -> dict:
     return {"z": r.uniform(-3, 3, (N, 1)), "y": y}
 
 
-INPUTS = {"linear": linear_inputs, "relu": relu_inputs, "loss": loss_inputs}
+INPUTS = {
+    "linear": linear_inputs,
+    "relu": relu_inputs,
+    "loss": loss_inputs,
+    "gradcheck": lambda seed: gradcheck_inputs(seed),
+    "update": lambda seed: update_inputs(seed),
+}
 
 
-def probes(seed: int, timeouts: dict[str, float]) -> list[Probe]:
-    return [Probe(kind, kind, make(seed), timeouts.get(kind, 10.0)) for kind, make in INPUTS.items()]
+def probes(seed: int, needed: dict[str, tuple[float, dict]]) -> list[Probe]:
+    """The probes the enabled checks need: probe id -> (timeout, check parameters)."""
+    out = []
+    for pid, (timeout, params) in needed.items():
+        if pid in INPUTS:
+            out.append(Probe(pid, pid, INPUTS[pid](seed), timeout))
+        else:
+            kind, make = WITH_PARAMS[pid]
+            out.append(Probe(pid, kind, make(seed, params), timeout))
+    return out
 
 
 def qualified_roles(sub: Submission, roles: dict) -> dict:
@@ -101,3 +115,71 @@ def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe],
         "probes": [p.to_json() for p in plan_probes],
     }
     (box / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- the whole network
+
+MLP_N, MLP_IN, MLP_HID = 6, 5, 4
+
+
+def network_params(seed: int, name: str, margin: float = 0.05) -> dict:
+    """x, y and weights with every hidden pre-activation at least `margin` from zero, so
+    a centred difference of h = 1e-5 never crosses a ReLU kink (course notes: kinks)."""
+    r = rng(seed, name)
+    y = np.array([[1.0], [0.0], [0.0], [1.0], [1.0], [0.0]])
+    for _ in range(1000):
+        x = r.normal(size=(MLP_N, MLP_IN))
+        W1, b1 = r.normal(scale=0.6, size=(MLP_IN, MLP_HID)), r.normal(scale=0.3, size=MLP_HID)
+        if np.abs(x @ W1 + b1).min() >= margin:
+            break
+    W2, b2 = r.normal(scale=0.6, size=(MLP_HID, 1)), r.normal(scale=0.3, size=1)
+    return {"x": x, "y": y, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+
+def gradcheck_inputs(seed: int) -> dict:
+    args = network_params(seed, "gradcheck")
+    r = rng(seed, "gradcheck-samples")
+
+    def some(shape, k):
+        flat = r.choice(int(np.prod(shape)), size=min(k, int(np.prod(shape))), replace=False)
+        return [[int(j) for j in np.unravel_index(int(i), shape)] for i in sorted(flat)]
+
+    args.update(h=1e-5, seed=seed, samples={
+        "W1": some((MLP_IN, MLP_HID), 4), "b1": some((MLP_HID,), 3), "W2": some((MLP_HID, 1), 3),
+        "b2": some((1,), 1), "x": some((MLP_N, MLP_IN), 3)})
+    return args
+
+
+UPDATE_LR, UPDATE_MOMENTUM, UPDATE_L2 = 0.1, 0.9, 0.1
+
+
+def update_inputs(seed: int) -> dict:
+    """Three runs from the same start: plain SGD for two steps, one step with L2, two with
+    momentum. Their differences isolate each rule whatever convention the student used."""
+    args = network_params(seed, "update")
+    args.update(seed=seed, scenarios=[
+        {"name": "plain", "lr": UPDATE_LR, "momentum": 0.0, "l2": 0.0, "steps": 2},
+        {"name": "l2", "lr": UPDATE_LR, "momentum": 0.0, "l2": UPDATE_L2, "steps": 1},
+        {"name": "momentum", "lr": UPDATE_LR, "momentum": UPDATE_MOMENTUM, "l2": 0.0, "steps": 2},
+    ])
+    return args
+
+
+def xor_inputs(seed: int, settings: dict) -> dict:
+    x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    return {"x": x, "y": y, **settings}
+
+
+def overfit_inputs(seed: int, settings: dict) -> dict:
+    r = rng(seed, "overfit20")
+    x = r.normal(size=(20, 10))
+    y = (r.permutation(20) < 10).astype(float).reshape(20, 1)  # random labels, 10 of each
+    return {"x": x, "y": y, **settings}
+
+
+# Probes whose inputs depend on the rubric's [checks."…".params]: id -> (harness kind, maker).
+WITH_PARAMS = {
+    "train_xor": ("train", xor_inputs),
+    "train_overfit20": ("train", overfit_inputs),
+}

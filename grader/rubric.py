@@ -20,7 +20,7 @@ else:  # pragma: no cover
 from .result import TIP_IDS, Hint
 from .sandbox.base import Limits
 
-CHECK_KEYS = {"points", "threshold", "timeout_s", "hints", "enabled"}
+CHECK_KEYS = {"points", "threshold", "timeout_s", "hints", "enabled", "params"}
 LIMIT_KEYS = set(Limits.__dataclass_fields__)
 ROLE_KEYS = {"linear", "relu", "loss", "mlp"}
 
@@ -89,7 +89,13 @@ def check_settings(path, cid, table, spec) -> dict:
     points = table.get("points", spec.points)
     if not isinstance(points, (int, float)) or points < 0:
         raise RubricError(f"{path}: checks.\"{cid}\".points must be a number >= 0, got {points!r}")
+    params = {**spec.params, **table.get("params", {})}
+    bad = set(params) - set(spec.params)
+    if bad:
+        raise RubricError(f"{path}: checks.\"{cid}\".params has unknown key {sorted(bad)[0]!r} "
+                          f"(allowed: {', '.join(sorted(spec.params)) or 'none'})")
     return {
+        "params": params,
         "points": float(points), "threshold": float(table.get("threshold", spec.threshold)),
         "timeout_s": float(table.get("timeout_s", 10.0)), "enabled": bool(table.get("enabled", True)),
         "hints": [hint(path, f"checks.\"{cid}\".hints", h) for h in table.get("hints", [])],

@@ -5,10 +5,10 @@ order. The rubric may change points, thresholds and hints, but not invent checks
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-from . import layers
+from . import layers, network, training, update
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class CheckSpec:
     run: Callable         # Context -> Verdict
     points: float
     threshold: float
+    params: dict = field(default_factory=dict)  # check-specific settings the rubric may change
 
 
 REGISTRY: dict[str, CheckSpec] = {
@@ -28,5 +29,26 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("relu.backward", "relu", layers.relu_backward, 2, 1e-6),
         CheckSpec("loss.forward", "loss", layers.loss_forward, 2, 1e-6),
         CheckSpec("loss.backward", "loss", layers.loss_backward, 2, 1e-6),
+        # the whole network (issue 4)
+        CheckSpec("structure.separation", "gradcheck", network.separation, 2, 0.0),
+        CheckSpec("structure.mlp_drives", "gradcheck", network.mlp_drives, 2, 0.0),
+        CheckSpec("gradcheck.W1", "gradcheck", network.gradcheck("W1"), 1, 1e-5),
+        CheckSpec("gradcheck.b1", "gradcheck", network.gradcheck("b1"), 1, 1e-5),
+        CheckSpec("gradcheck.W2", "gradcheck", network.gradcheck("W2"), 1, 1e-5),
+        CheckSpec("gradcheck.b2", "gradcheck", network.gradcheck("b2"), 1, 1e-5),
+        CheckSpec("gradcheck.x", "gradcheck", network.gradcheck("x"), 1, 1e-5),
+        CheckSpec("update.direction", "update", update.direction, 1, 0.0),
+        CheckSpec("update.momentum", "update", update.momentum, 1, 0.0),
+        CheckSpec("update.l2", "update", update.l2, 1, 0.0),
+        CheckSpec("update.bias", "update", update.bias, 1, 0.0),
+        CheckSpec("update.layers", "update", update.layers, 1, 0.0),
+        CheckSpec("train.xor", "train_xor", training.xor, 2, 0.0, params={
+            "seeds": [0, 1, 2, 3, 4], "required": 3, "hidden": 8, "lr": 0.5, "momentum": 0.8,
+            "max_epochs": 500, "patience": 5}),
+        CheckSpec("train.overfit20", "train_overfit20", training.overfit20, 2, 0.0, params={
+            "seeds": [0], "required": 1, "hidden": 16, "lr": 0.5, "momentum": 0.8,
+            "max_epochs": 800, "patience": 40, "loss_target": 0.1}),
+        CheckSpec("mlp.init_loss", "train_overfit20", training.init_loss, 0.5, 0.0, params={
+            "tolerance": 0.3}),
     ]
 }

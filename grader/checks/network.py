@@ -1,0 +1,268 @@
+"""Checks of the student's whole network: the numerical gradient check and layer structure.
+
+Both read the `gradcheck` probe: one traced train step of the student's own MLP at the
+grader's weights (learning rate 0), plus the loss at weights nudged by ±h.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..observe import ProbeRun
+from .base import Context, Verdict, probe_failure
+from .families import DESCRIBE
+from .layers import by_shape, grad_attr, loss_value, pieces
+
+PARAMS = ("W1", "b1", "W2", "b2", "x")
+RATIO_WORDS = {2.0: "×2", 0.5: "×½", -1.0: "×−1", -2.0: "×−2", -0.5: "×−½"}
+
+
+def network_run(ctx: Context, probe: str, who: str) -> tuple[ProbeRun | None, Verdict | None]:
+    if not ctx.roles.get("mlp"):
+        return None, Verdict("error", f"{who}: no MLP class found, so the grader cannot run "
+                             "your network (the MLP should call each layer, tip 2)",
+                             family="no_mlp")
+    failed = probe_failure(ctx, probe, who)
+    return ctx.probes.get(probe), failed
+
+
+def scalar_loss(value) -> float | None:
+    """The total loss from whatever the loss layer returned (per-sample losses are summed)."""
+    v, form = loss_value(value)
+    if form == "scalar":
+        return v
+    if isinstance(v, np.ndarray) and v.size:
+        return float(v.sum())
+    return None
+
+
+def layer_gradients(run: ProbeRun, inputs: dict, k: int) -> dict:
+    """dW and db of linear layer k as (in, out) and (out,) arrays, with where they came from."""
+    W, b = inputs[f"W{k}"], inputs[f"b{k}"]
+    n_in, n_out = W.shape
+    where = (run.value.get("where") or {}).get(str(k)) or {}
+    out_in = where.get("layout") == "out_in"
+    w_shape = (n_out, n_in) if out_in else (n_in, n_out)
+    evidence = (run.value.get("gradients") or {}).get(str(k)) or {}
+    got, attrs = pieces(evidence.get("returned")), evidence.get("attrs") or {}
+    found = {}
+    for name, shapes, param in (("W", {w_shape}, "W"), ("b", {(n_out,), (1, n_out), (n_out, 1)}, "b")):
+        arr = by_shape(got, shapes)
+        src = "returned by backward"
+        if arr is None:
+            hit = grad_attr(attrs, param, shapes)
+            arr, src = (hit[1], f"attribute {hit[0]}") if hit else (None, None)
+        if arr is None:
+            after = (run.value.get("update") or {}).get(f"{name}{k}")
+            before = W.T if (name == "W" and out_in) else (W if name == "W" else b)
+            if isinstance(after, np.ndarray) and after.size == before.size:
+                arr, src = before - after.reshape(before.shape), "parameter change of one step (lr 1)"
+        if arr is not None and name == "W" and out_in:
+            arr = arr.T
+        if arr is not None and name == "b":
+            arr = arr.reshape(n_out)
+        found[f"{name}{k}"] = (arr, src)
+    return found
+
+
+def analytic_gradients(run: ProbeRun, inputs: dict) -> dict:
+    found = {**layer_gradients(run, inputs, 1), **layer_gradients(run, inputs, 2)}
+    dx = by_shape(pieces(run.value.get("dx")), {inputs["x"].shape})
+    found["x"] = (dx, "returned by the first layer's backward" if dx is not None else None)
+    return found
+
+
+def numerical_gradients(run: ProbeRun, h: float) -> dict:
+    out = {}
+    for name, pairs in (run.value.get("nudged") or {}).items():
+        vals = []
+        for pair in pairs if isinstance(pairs, (list, tuple)) else []:
+            up, down = (scalar_loss(v) for v in pair) if len(pair) == 2 else (None, None)
+            vals.append(None if up is None or down is None else (up - down) / (2 * h))
+        out[name] = vals
+    return out
+
+
+def relative_errors(run: ProbeRun, inputs: dict) -> dict:
+    """param -> {"rel_error", "analytic", "numerical", "source", "entries"} for every param."""
+    samples = inputs["samples"]
+    analytic = analytic_gradients(run, inputs)
+    numerical = numerical_gradients(run, inputs["h"])
+    table = {}
+    for p in PARAMS:
+        grad, src = analytic.get(p, (None, None))
+        nums = numerical.get(p, [])
+        idxs = [tuple(i) for i in samples[p]]
+        if grad is None or len(nums) != len(idxs) or any(n is None for n in nums):
+            table[p] = {"rel_error": None, "source": src}
+            continue
+        a = np.array([grad[i] for i in idxs])
+        n = np.array(nums)
+        denom = np.maximum(np.abs(a), np.abs(n))
+        rel = np.where(denom < 1e-12, 0.0, np.abs(a - n) / np.where(denom < 1e-12, 1.0, denom))
+        table[p] = {"rel_error": float(rel.max()), "source": src, "analytic": a.tolist(),
+                    "numerical": n.tolist(), "entries": [list(i) for i in idxs]}
+    return table
+
+
+def ratio(entry: dict) -> str | None:
+    """'×2' etc. when the analytic gradient is a constant multiple of the numerical one."""
+    a, n = np.array(entry.get("analytic") or []), np.array(entry.get("numerical") or [])
+    ok = np.abs(n) > 1e-9
+    if not ok.any():
+        return None
+    r = a[ok] / n[ok]
+    if np.ptp(r) > 1e-3 * max(1.0, abs(r.mean())):
+        return None
+    c = float(r.mean())
+    for k, word in RATIO_WORDS.items():
+        if abs(c - k) < 1e-3 * abs(k):
+            return word
+    if abs(c - round(c)) < 1e-3 and abs(c) > 1:
+        return f"×{round(c)} (N?)"
+    if abs(1 / c - round(1 / c)) < 1e-3 and abs(c) < 1:
+        return f"×1/{round(1 / c)} (1/N?)"
+    return None
+
+
+def gradcheck(param: str):
+    cid = f"gradcheck.{param}"
+
+    def check(ctx: Context) -> Verdict:
+        who = f"{ctx.who('mlp', 'train')} gradient of {param}"
+        run, failed = network_run(ctx, "gradcheck", who)
+        if failed:
+            return failed
+        table = relative_errors(run, ctx.inputs["gradcheck"])
+        th = ctx.settings(cid)["threshold"]
+        summary = {p: e["rel_error"] for p, e in table.items()}
+        details = {"rel_error": summary, "threshold": th, "entries": table[param],
+                   "h": ctx.inputs["gradcheck"]["h"]}
+        entry = table[param]
+        if entry["rel_error"] is None:
+            return Verdict("fail", f"{who}: no gradient found (not returned by backward, not kept "
+                           "as an attribute, no parameter change after an update)", details)
+        if entry["rel_error"] <= th:
+            return Verdict("pass", f"{who} matches the numerical gradient (relative error "
+                           f"{entry['rel_error']:.1e})", details)
+        r = ratio(entry)
+        family = None
+        if r in ("×−1", "×−2", "×−½"):
+            family = "grad_sign"
+        elif r:
+            family = "grad_factor"
+        partner = {"b1": "W1", "b2": "W2"}.get(param)
+        if family is None and partner and (summary.get(partner) or 1) <= th:
+            family = "bias_grad"
+        details["ratio"] = r
+        details["suspected"] = DESCRIBE.get(family)
+        say = (f"the analytic gradient is {r} the numerical one" if r
+               else f"relative error {entry['rel_error']:.2g} (threshold {th:g})")
+        worst = int(np.argmax(np.abs(np.array(entry["analytic"]) - np.array(entry["numerical"]))))
+        return Verdict("fail", f"{who}: {say}; at {entry['entries'][worst]} backprop gives "
+                       f"{entry['analytic'][worst]:.6g}, centred differences give "
+                       f"{entry['numerical'][worst]:.6g}", details, family=family)
+
+    check.__name__ = f"gradcheck_{param}"
+    return check
+
+
+# ---------------------------------------------------------------- structure
+
+def layer_class_names(ctx: Context) -> dict[str, str]:
+    out = {}
+    for role in ("linear", "relu", "loss"):
+        v = ctx.roles.get(role)
+        for name in (v if isinstance(v, list) else [v] if v else []):
+            out[name] = role
+    return out
+
+
+def static_violations(ctx: Context) -> list[str]:
+    """A layer class whose methods name another layer class (tip 2.1), from the source."""
+    names = layer_class_names(ctx)
+    found = []
+    for c in ctx.submission.classes:
+        if c.name not in names:
+            continue
+        for other in sorted(set(names) - {c.name}):
+            if other in c.names_used and names[other] != names[c.name]:
+                found.append(f"{c.name} mentions {other} in its methods ({c.source_file} line {c.line})")
+    return found
+
+
+LAYER_LABELS = ("linear1", "linear2", "relu", "loss", "sigmoid", "crossentropy")
+
+
+def dynamic_violations(run: ProbeRun) -> list[str]:
+    s = run.value.get("structure") or {}
+    found = []
+    for holder, path, role in s.get("holds") or []:
+        found.append(f"{holder} holds a {role} layer in self.{path}")
+    for ev in s.get("events") or []:
+        if isinstance(ev, (list, tuple)) and len(ev) == 4 and ev[2] and ev[3]:
+            found.append(f"{ev[0]}.{ev[1]} ran inside {ev[3]}")
+    return sorted(set(found))
+
+
+def separation(ctx: Context) -> Verdict:
+    who = "layer separation"
+    violations = static_violations(ctx)
+    run = ctx.probes.get("gradcheck")
+    if ctx.roles.get("mlp") and run is not None and run.status == "ok":
+        violations += dynamic_violations(run)
+    if violations:
+        return Verdict("fail", f"a layer knows another layer: {violations[0]}"
+                       + (f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""),
+                       {"violations": violations, "suspected": DESCRIBE["layer_holds_layer"]},
+                       family="layer_holds_layer")
+    return Verdict("pass", "no layer holds or calls another layer")
+
+
+def expected_calls(ctx: Context, labels_seen: set) -> list[tuple[str, str]]:
+    loss = ctx.roles.get("loss")
+    calls = [("linear1", "forward"), ("relu", "forward"), ("linear2", "forward"),
+             ("linear2", "backward"), ("relu", "backward"), ("linear1", "backward")]
+    if isinstance(loss, list):
+        calls += [("sigmoid", "forward"), ("crossentropy", "forward"), ("crossentropy", "backward")]
+    else:
+        calls += [("loss", "forward"), ("loss", "backward")]
+    return calls
+
+
+def mlp_drives(ctx: Context) -> Verdict:
+    who = ctx.who("mlp", "train")
+    run, failed = network_run(ctx, "gradcheck", who)
+    if failed:
+        return failed
+    s = run.value.get("structure") or {}
+    events = [e for e in s.get("events") or [] if isinstance(e, (list, tuple)) and len(e) == 4]
+    names = {v: k for k, v in layer_class_names(ctx).items()}
+    top = {(normal_label(e[0], ctx), e[1]) for e in events if e[2] == 0}
+    missing = [f"{l}.{m}" for l, m in expected_calls(ctx, set()) if (l, m) not in top]
+    eval_events = [e for e in run.value.get("evaluate_events") or [] if isinstance(e, (list, tuple)) and len(e) == 4]
+    eval_ok = any(normal_label(e[0], ctx) == "linear1" and e[1] == "forward" for e in eval_events)
+    has_eval = isinstance(run.value.get("evaluate"), dict)
+    details = {"calls_during_train": [f"{e[0]}.{e[1]}" for e in events][:40],
+               "calls_during_evaluate": [f"{e[0]}.{e[1]}" for e in eval_events][:20]}
+    problems = []
+    if missing:
+        problems.append(f"during train the MLP never calls {', '.join(missing)} itself")
+    if not has_eval:
+        problems.append(f"{s.get('mlp_class', 'the MLP')} has no evaluate method")
+    elif not eval_ok:
+        problems.append("evaluate does not run the data through the layers")
+    if problems:
+        return Verdict("fail", "; ".join(problems), details, family="mlp_not_driving")
+    del names
+    return Verdict("pass", f"{s.get('mlp_class', 'the MLP')} calls every layer's forward and "
+                   "backward itself, and evaluate goes through the layers", details)
+
+
+def normal_label(label: str, ctx: Context) -> str:
+    """Map a class name (a layer the MLP created on the fly) to its role label."""
+    if label in LAYER_LABELS:
+        return label
+    role = layer_class_names(ctx).get(label)
+    if role == "loss" and isinstance(ctx.roles.get("loss"), list):
+        return "sigmoid" if label == ctx.roles["loss"][0] else "crossentropy"
+    return role or label

@@ -1,0 +1,138 @@
+"""Training checks: XOR learnability (tip 8a), overfitting 20 samples (course notes), and the
+loss at initialisation. The harness returns the loss and logits of every epoch; accuracy,
+convergence, divergence, plateaus at chance and spikes are all judged here.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import Context, Verdict
+from .families import DESCRIBE
+from .layers import loss_convention, loss_value
+from .network import network_run
+
+CHANCE = math.log(2.0)
+
+
+def mean_loss(value, n: int, convention: str | None) -> float | None:
+    """Per-sample mean loss, whatever the student's convention (mean, sum, per-sample)."""
+    v, form = loss_value(value)
+    if form == "scalar":
+        return v / n if convention == "sum" else v
+    if isinstance(v, np.ndarray) and v.size == n:
+        return float(v.mean())
+    return None
+
+
+def accuracy(logits, y) -> float | None:
+    if not isinstance(logits, np.ndarray) or logits.size != y.size:
+        return None
+    return float(np.mean((logits.reshape(y.shape) > 0) == (y > 0.5)))
+
+
+def curve(run: dict, y: np.ndarray, convention: str | None) -> dict:
+    n = len(y)
+    losses = [mean_loss(v, n, convention) for v in run.get("loss") or []]
+    if all(v is None for v in losses):
+        losses = [mean_loss(v, n, convention) for v in run.get("returned") or []]
+    accs = [accuracy(z, y) for z in run.get("logits") or []]
+    return {"label": f"seed {run.get('seed')}", "loss": losses, "accuracy": accs}
+
+
+def diagnose(c: dict) -> str:
+    """One word for how a run went: converged, diverged, plateau, spiky or slow."""
+    loss = [v for v in c["loss"] if v is not None]
+    accs = [a for a in c["accuracy"] if a is not None]
+    if any(not math.isfinite(v) for v in loss):
+        return "diverged"
+    if accs and accs[-1] == 1.0:
+        return "converged"
+    if loss and abs(loss[-1] - CHANCE) < 0.02:
+        return "plateau at chance"
+    if len(loss) > 2 and any(b > 2 * a + 0.1 for a, b in zip(loss, loss[1:])):
+        return "spiky"
+    return "did not converge"
+
+
+def runs_of(ctx: Context, probe: str, who: str):
+    run, failed = network_run(ctx, probe, who)
+    if failed:
+        return None, failed
+    runs = [r for r in run.value.get("runs") or [] if isinstance(r, dict)]
+    broken = next((r for r in runs if not r.get("ok")), None)
+    if broken is not None:
+        err = broken.get("error") or {}
+        return None, Verdict("error", f"{who}: training raised {err.get('type', 'an error')}: "
+                             f"{err.get('message', '')}".rstrip(": "), {"seed": broken.get("seed")})
+    return runs, None
+
+
+def training_verdict(ctx: Context, cid: str, probe: str, task: str) -> Verdict:
+    who = f"{ctx.who('mlp', 'train')} on {task}"
+    runs, failed = runs_of(ctx, probe, who)
+    if failed:
+        return failed
+    params = ctx.settings(cid)["params"]
+    y = ctx.inputs[probe]["y"]
+    curves = [curve(r, y, loss_convention(ctx)) for r in runs]
+    verdicts = [diagnose(c) for c in curves]
+    target = params.get("loss_target")
+    good = [v == "converged" and (target is None or (c["loss"][-1] or 1) <= target)
+            for c, v in zip(curves, verdicts)]
+    need = int(params.get("required", len(runs)))
+    details = {"curves": curves, "chance_loss": CHANCE, "runs": verdicts, "required": need,
+               "learning_rate": params.get("lr"), "momentum": params.get("momentum"),
+               "max_epochs": params.get("max_epochs")}
+    if sum(good) >= need:
+        epochs = [len(c["loss"]) for c, g in zip(curves, good) if g]
+        return Verdict("pass", f"{who}: {sum(good)} of {len(runs)} runs reach 100% training "
+                       f"accuracy (in {min(epochs)}-{max(epochs)} epochs)", details)
+    family = training_family(runs, verdicts)
+    details["verdict"] = max(set(verdicts), key=verdicts.count)
+    details["suspected"] = DESCRIBE.get(family)
+    last = [c["loss"][-1] for c in curves if c["loss"]]
+    shown = ", ".join(f"{v:.3g}" if v is not None else "?" for v in last[:5])
+    return Verdict("fail", f"{who}: only {sum(good)} of {len(runs)} runs learn it "
+                   f"({details['verdict']}; final losses {shown})"
+                   + (f" — {DESCRIBE[family]}" if family else ""), details, family=family)
+
+
+def training_family(runs: list, verdicts: list) -> str | None:
+    if any((r.get("init") or {}).get("w1_symmetric") for r in runs):
+        return "zero_init"
+    if "diverged" in verdicts:
+        return "diverged"
+    if verdicts.count("plateau at chance") * 2 >= len(verdicts):
+        return "plateau_chance"
+    return None
+
+
+def xor(ctx: Context) -> Verdict:
+    return training_verdict(ctx, "train.xor", "train_xor", "XOR")
+
+
+def overfit20(ctx: Context) -> Verdict:
+    return training_verdict(ctx, "train.overfit20", "train_overfit20", "20 samples")
+
+
+def init_loss(ctx: Context) -> Verdict:
+    """Loss before any update near ln 2 (course notes: loss at chance)."""
+    who = "loss at initialisation"
+    runs, failed = runs_of(ctx, "train_overfit20", who)
+    if failed:
+        return failed
+    y = ctx.inputs["train_overfit20"]["y"]
+    first = [curve(r, y, loss_convention(ctx))["loss"][:1] for r in runs]
+    values = [v[0] for v in first if v and v[0] is not None]
+    if not values:
+        return Verdict("error", f"{who}: no loss was observed on the first step")
+    tol = ctx.settings("mlp.init_loss")["params"]["tolerance"]
+    worst = max(values, key=lambda v: abs(v - CHANCE) if math.isfinite(v) else math.inf)
+    details = {"initial_loss": values, "chance_loss": CHANCE, "tolerance": tol}
+    if math.isfinite(worst) and abs(worst - CHANCE) <= tol:
+        return Verdict("pass", f"{who} is {worst:.3f}, close to ln 2 = {CHANCE:.3f}", details)
+    return Verdict("fail", f"{who} is {worst:.3g}, far from ln 2 = {CHANCE:.3f}: the initial "
+                   "weights are probably too large (scale them down, e.g. × 0.1)", details,
+                   family="init_scale")
