@@ -57,7 +57,7 @@ def diagnose(c: dict) -> str:
 
 
 def runs_of(ctx: Context, probe: str, who: str):
-    run, failed = network_run(ctx, probe, who)
+    run, failed = network_run(ctx, probe, who, need_mlp=True)
     if failed:
         return None, failed
     runs = [r for r in run.value.get("runs") or [] if isinstance(r, dict)]
