@@ -118,9 +118,16 @@ def clean_error(e) -> dict | None:
     return {
         "type": text(e.get("type"), 80), "message": text(e.get("message"), 600),
         "name": text(e.get("name"), 80) or None, "probe_error": bool(e.get("probe_error")),
-        "frames": [{"file": text(f.get("file"), 120), "line": f.get("line") if isinstance(f.get("line"), int) else None,
+        "frames": [{"file": text(f.get("file"), 120), "line": line_number(f.get("line")),
                     "function": text(f.get("function"), 120), "code": text(f.get("code"), 200)} for f in frames],
     }
+
+
+def line_number(v) -> int | None:
+    # A step's error travels inside the step's value, which decode() turned into floats.
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return int(v) if isinstance(v, int) or (math.isfinite(v) and v.is_integer()) else None
 
 
 def number(v) -> float:
