@@ -254,6 +254,7 @@ def test_zip_with_path_traversal_entries_ignored(tmp_path):
     sub = load.load(z, "hw")
     assert sub.problem is None
     assert list(sub.files) == ["submission.py"]  # only hw/layers.py came through
+    assert sub.graded_file == "hw/layers.py"
     assert "Evil" not in sub.files["submission.py"]
     assert not (Path(tempfile.gettempdir()) / escape).exists()
     assert not (tmp_path / escape).exists()
