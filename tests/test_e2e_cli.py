@@ -285,3 +285,18 @@ def test_rubric_names_a_split_loss(tmp_path):
     assert r["error"] is None, r["error"]
     assert r["meta"]["roles"]["loss"] == ["Sigmoid", "CrossEntropy"]
     assert r["score"] == r["max_score"]
+
+
+def test_integer_beyond_float_range_costs_one_check_only(tmp_path):
+    src = (FIXTURES / "correct" / "classic_template.py").read_text()
+    assert src.count("return np.dot(x, self.W) + self.b") == 1
+    path = tmp_path / "bigint.py"
+    path.write_text(src.replace("return np.dot(x, self.W) + self.b", "return 10**400"))
+    proc = run_cli("check", path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    validate_result(data)
+    assert data["error"] is None, data["error"]
+    v = verdicts(data)
+    assert v.pop("linear.forward")[0] == "fail"
+    assert all(status == "pass" for status, _, _ in v.values())
