@@ -389,12 +389,15 @@ def import_roots(tree: ast.Module) -> dict[str, tuple[str, int]]:
 # ---------------------------------------------------------------- putting it together
 
 def build(sid: str, path: Path, sources: dict[str, str]) -> Submission:
+    original = None
     if len(sources) == 1:
         # One file becomes module `submission` in the box: the student's own name could be
         # no identifier ("hw2 final.py") or shadow a module ("random.py").
         (name, src), = sources.items()
         sources = {"submission.py": src}
-    shown = (lambda n: path.name if n == "submission.py" else n)
+        # Shown as the student named it: the file itself, or its path inside a zip/folder.
+        original = name if path.is_dir() or path.suffix.lower() == ".zip" else path.name
+    shown = (lambda n: original if n == "submission.py" and original else n)
     parsed, problems = {}, []
     for name, src in sources.items():
         try:

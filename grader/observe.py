@@ -41,7 +41,7 @@ def decode(obj, depth: int = 0):
     if obj is None or isinstance(obj, bool):
         return obj
     if isinstance(obj, (int, float)):
-        return float(obj)
+        return to_float(obj)
     if isinstance(obj, str):
         return obj[:MAX_TEXT]
     if isinstance(obj, list):
@@ -67,8 +67,20 @@ def decode_array(obj: dict):
         return Opaque("a malformed array")
     if math.prod(shape) != len(data) or not all(isinstance(v, (int, float)) for v in data):
         return Opaque("a malformed array")
-    arr = np.asarray(data, dtype=np.float64).reshape(shape)
+    try:
+        arr = np.asarray(data, dtype=np.float64).reshape(shape)
+    except (OverflowError, ValueError):  # an integer too large for a float64
+        return Opaque("a malformed array")
     return arr
+
+
+def to_float(v):
+    """A JSON number as a float; an integer beyond float range (JSON allows any number of
+    digits) becomes Opaque instead of raising OverflowError."""
+    try:
+        return float(v)
+    except OverflowError:
+        return Opaque("a number too large to represent")
 
 
 def text(value, limit: int = MAX_TEXT) -> str:
@@ -107,13 +119,23 @@ def clean_error(e) -> dict | None:
     return {
         "type": text(e.get("type"), 80), "message": text(e.get("message"), 600),
         "name": text(e.get("name"), 80) or None, "probe_error": bool(e.get("probe_error")),
-        "frames": [{"file": text(f.get("file"), 120), "line": f.get("line") if isinstance(f.get("line"), int) else None,
+        "frames": [{"file": text(f.get("file"), 120), "line": line_number(f.get("line")),
                     "function": text(f.get("function"), 120), "code": text(f.get("code"), 200)} for f in frames],
     }
 
 
+def line_number(v) -> int | None:
+    # A step's error travels inside the step's value, which decode() turned into floats.
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return int(v) if isinstance(v, int) or (math.isfinite(v) and v.is_integer()) else None
+
+
 def number(v) -> float:
-    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else 0.0
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return 0.0
+    v = to_float(v)
+    return v if isinstance(v, float) and math.isfinite(v) else 0.0
 
 
 def step(value: dict, name: str) -> tuple[bool, object, dict | None]:

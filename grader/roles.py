@@ -71,11 +71,14 @@ def match_roles(classes: list[ClassInfo], overrides: dict | None = None) -> dict
     for role in ("loss", "relu", "linear", "mlp"):
         forced = overrides.get(role)
         if forced:
-            roles[role] = forced if (forced in known or isinstance(forced, list)) else None
+            names = forced if isinstance(forced, list) else [forced]
+            roles[role] = forced if all(n in known for n in names) else None
         else:
             roles[role] = best(classes, role, taken)
         if isinstance(roles[role], str):
             taken.add(roles[role])
+        elif isinstance(roles[role], list):
+            taken.update(roles[role])
         if role == "loss" and roles["loss"] is None:
             sig, ce = best(classes, "sigmoid", taken), best(classes, "crossentropy", taken)
             if sig and ce:

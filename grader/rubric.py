@@ -74,7 +74,8 @@ def load_rubric(path: Path | None = None) -> Rubric:
         raise RubricError(f"{path}: [checks.\"{sorted(unknown)[0]}\"] is not a check nngrader has "
                           f"(known: {', '.join(REGISTRY)})")
     return Rubric(
-        name=str(meta.get("name", path.stem)), seed=int(meta.get("seed", 0)), checks=checks,
+        name=str(meta.get("name", path.stem)), seed=integer(path, "rubric.seed", meta.get("seed", 0)),
+        checks=checks,
         families={k: hint(path, f"families.{k}", v) for k, v in data.get("families", {}).items()},
         limits=limits(path, data.get("limits", {})), roles=roles(path, data.get("roles", {})),
         digest=hashlib.sha256(raw).hexdigest()[:16],
@@ -82,24 +83,44 @@ def load_rubric(path: Path | None = None) -> Rubric:
 
 
 def check_settings(path, cid, table, spec) -> dict:
+    if not isinstance(table, dict):
+        raise RubricError(f"{path}: checks.\"{cid}\" must be a table, got {table!r}")
     bad = set(table) - CHECK_KEYS
     if bad:
         raise RubricError(f"{path}: checks.\"{cid}\" has unknown key {sorted(bad)[0]!r} "
                           f"(allowed: {', '.join(sorted(CHECK_KEYS))})")
-    points = table.get("points", spec.points)
-    if not isinstance(points, (int, float)) or points < 0:
-        raise RubricError(f"{path}: checks.\"{cid}\".points must be a number >= 0, got {points!r}")
-    params = {**spec.params, **table.get("params", {})}
-    bad = set(params) - set(spec.params)
-    if bad:
-        raise RubricError(f"{path}: checks.\"{cid}\".params has unknown key {sorted(bad)[0]!r} "
+    where = f"checks.\"{cid}\""
+    hints = table.get("hints", [])
+    if not isinstance(hints, list):
+        raise RubricError(f"{path}: {where}.hints must be a list of {{tip, text}} tables, got {hints!r}")
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise RubricError(f"{path}: {where}.enabled must be true or false, got {enabled!r}")
+    params = table.get("params", {})
+    if not isinstance(params, dict) or set(params) - set(spec.params):
+        bad = sorted(set(params) - set(spec.params)) if isinstance(params, dict) else [params]
+        raise RubricError(f"{path}: {where}.params has unknown key {bad[0]!r} "
                           f"(allowed: {', '.join(sorted(spec.params)) or 'none'})")
     return {
-        "params": params,
-        "points": float(points), "threshold": float(table.get("threshold", spec.threshold)),
-        "timeout_s": float(table.get("timeout_s", 10.0)), "enabled": bool(table.get("enabled", True)),
-        "hints": [hint(path, f"checks.\"{cid}\".hints", h) for h in table.get("hints", [])],
+        "params": {**spec.params, **params},
+        "points": number(path, f"{where}.points", table.get("points", spec.points)),
+        "threshold": number(path, f"{where}.threshold", table.get("threshold", spec.threshold)),
+        "timeout_s": number(path, f"{where}.timeout_s", table.get("timeout_s", 10.0)),
+        "enabled": enabled,
+        "hints": [hint(path, f"{where}.hints", h) for h in hints],
     }
+
+
+def number(path, where: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise RubricError(f"{path}: {where} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def integer(path, where: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RubricError(f"{path}: {where} must be an integer, got {value!r}")
+    return value
 
 
 def hint(path, where: str, h) -> Hint:

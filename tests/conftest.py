@@ -1,13 +1,145 @@
+"""Shared paths, the fixture manifest, and fixture folders graded once per session.
+
+Grading goes through the real CLI in a subprocess (`python -m grader grade ...`), exactly as
+an instructor runs it; each folder is graded at most once per session and its parsed
+results are cached. Every result.json the suite reads is validated against
+grader/result.schema.json on the way in.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-# builders.py lives next to the tests; make it importable as a plain module.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import argparse
-import socket
-
+import jsonschema
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+SUBMISSIONS = REPO / "submissions"
+MANIFEST = FIXTURES / "manifest.toml"
+SCHEMA_PATH = REPO / "grader" / "result.schema.json"
+CONTRACT_CHECKER = REPO.parent / "shared" / "tools" / "check_contract.py"
+
+# folder label -> folder graded by the CLI
+FOLDERS = {
+    "correct": FIXTURES / "correct",
+    "buggy": FIXTURES / "buggy",
+    "bad_input": FIXTURES / "bad_input",
+    "submissions": SUBMISSIONS,
+}
+
+
+def run_cli(*args, timeout: float = 120, cwd: Path = REPO, env=None) -> subprocess.CompletedProcess:
+    """Run `python -m grader ARGS` and capture its output as text."""
+    return subprocess.run([sys.executable, "-m", "grader", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+_SCHEMA = None
+
+
+def validate_result(data: dict) -> None:
+    """Raise jsonschema.ValidationError when `data` breaks the result.json schema."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+        jsonschema.Draft202012Validator.check_schema(_SCHEMA)
+    jsonschema.Draft202012Validator(_SCHEMA).validate(data)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One manifest table, with where its result lands once graded."""
+    key: str          # e.g. "correct/classic_template.py" or "../../submissions/bob_notebook.ipynb"
+    folder: str       # a FOLDERS label
+    id: str           # submission id: file stem or folder name
+    path: Path
+    spec: dict
+
+    @property
+    def kind(self) -> str:
+        return self.spec["kind"]
+
+
+def load_manifest() -> list[Entry]:
+    data = tomllib.loads(MANIFEST.read_text(encoding="utf-8"))
+    entries = []
+    for key, spec in data["files"].items():
+        path = (FIXTURES / key).resolve()
+        folder = "submissions" if path.parent == SUBMISSIONS else path.parent.name
+        entries.append(Entry(key, folder, path.stem if path.is_file() else path.name, path, spec))
+    return entries
+
+
+MANIFEST_ENTRIES = load_manifest()
+
+
+def entries(kind: str) -> list[Entry]:
+    return [e for e in MANIFEST_ENTRIES if e.kind == kind]
+
+
+def entry_ids(items: list[Entry]) -> list[str]:
+    return [f"{e.folder}/{e.id}" for e in items]
+
+
+@dataclass
+class Graded:
+    """A folder graded through the CLI: where it went, what it printed, what it wrote."""
+    folder: Path
+    out: Path
+    proc: subprocess.CompletedProcess
+    results: dict     # id -> parsed result.json
+
+
+def grade_folder(folder: Path, out: Path, *extra) -> Graded:
+    proc = run_cli("grade", folder, "--out", out, "--jobs", "2", *extra)
+    results = {}
+    for path in sorted(out.glob("*/result.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        validate_result(data)
+        results[path.parent.name] = data
+    return Graded(folder, out, proc, results)
+
+
+@pytest.fixture(scope="session")
+def manifest() -> list[Entry]:
+    return MANIFEST_ENTRIES
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """graded(label) -> Graded, grading each fixture folder at most once per session."""
+    cache: dict[str, Graded] = {}
+
+    def get(label: str) -> Graded:
+        if label not in cache:
+            out = tmp_path_factory.mktemp(f"out-{label}")
+            cache[label] = grade_folder(FOLDERS[label], out)
+            assert cache[label].proc.returncode == 0, cache[label].proc.stderr
+        return cache[label]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from grader.checks import REGISTRY
+    return REGISTRY
+
+
+# ---- report/export helpers (tests/builders.py is importable as a plain module)
+import argparse  # noqa: E402
+import socket  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def linear_forward(ctx: Context) -> Verdict:
         "no_bias": x @ W, "relu_in_linear": ref.relu_forward(x @ W + b)})
 
 
-GRAD_PREFIX = re.compile(r"^(dl_?d|grad_?|gradient_?|d_?|g_)", re.I)
+GRAD_PREFIX = re.compile(r"^(dl_?d|gradient_?|grad_?|d_?|g_?)", re.I)
 GRAD_SUFFIX = re.compile(r"_?grad(ient)?s?$", re.I)
 
 

@@ -1,0 +1,302 @@
+"""End to end through the real `nngrader` CLI: fixture folders graded once per session."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from conftest import (CONTRACT_CHECKER, FIXTURES, FOLDERS, SUBMISSIONS, entries, entry_ids,
+                      grade_folder, run_cli, validate_result)
+from grader.rubric import load_rubric
+
+CORRECT, BUGGY, BAD = entries("correct"), entries("buggy"), entries("bad_input")
+KNOWN_FAMILIES = set(load_rubric().families)
+
+# Grader bugs this suite found and left for the integrator (grader/checks/ is being edited
+# concurrently). strict: once fixed, the XPASS fails and the marker must go.
+KNOWN_BUGS = {
+    "buggy/relu_sigmoid_derivative": "relu_sigmoid_derivative is recognised only as s(x)(1-s(x)) of "
+                                      "the input; this fixture uses s(a)(1-s(a)) of the ReLU output",
+}
+
+
+def params(items):
+    return [pytest.param(e, id=i, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[i])]
+                         if i in KNOWN_BUGS else [])
+            for e, i in zip(items, entry_ids(items))]
+
+
+def checks_of(result: dict) -> dict:
+    return {c["id"]: c for c in result["checks"]}
+
+
+def text_of(result: dict) -> str:
+    """Everything a student reads about a submission: error, notes, check messages."""
+    parts = [result.get("error") or ""] + list(result.get("meta", {}).get("notes") or [])
+    parts += [c["message"] for c in result["checks"]]
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------- verdicts on fixtures
+
+@pytest.mark.parametrize("entry", params(CORRECT))
+def test_correct_submission_gets_full_marks(graded, registry, entry):
+    result = graded(entry.folder).results[entry.id]
+    assert result["error"] is None, result["error"]
+    checks = checks_of(result)
+    missing = set(registry) - set(checks)
+    assert not missing, f"registered checks absent from result.json: {sorted(missing)}"
+    lost = {cid: (checks[cid]["status"], checks[cid]["message"]) for cid in registry
+            if checks[cid]["status"] != "pass" or checks[cid]["score"] != checks[cid]["max_score"]}
+    assert not lost
+
+
+@pytest.mark.parametrize("entry", params(BUGGY))
+def test_buggy_submission_fails_the_right_check_with_the_right_tip(graded, registry, entry):
+    check, tip, family = entry.spec["check"], entry.spec["tip"], entry.spec.get("family")
+    if check not in registry:
+        pytest.skip(f"check {check} is not registered yet (a later issue adds it); "
+                    f"{entry.key} waits for it")
+    result = graded(entry.folder).results[entry.id]
+    assert result["error"] is None, result["error"]
+    c = checks_of(result)[check]
+    assert c["status"] in ("fail", "error"), f"{check} {c['status']}: {c['message']}"
+    assert c["score"] < c["max_score"]
+    tips = [h["tip"] for h in c["hints"]]
+    assert tip in tips, f"tip {tip} not among {tips} for {check}: {c['message']}"
+    if family in KNOWN_FAMILIES:
+        assert c["details"].get("family") == family, (
+            f"family {family!r} expected, got {c['details'].get('family')!r}: {c['message']}")
+
+
+@pytest.mark.parametrize("entry", params(BAD))
+def test_bad_input_answered_with_a_clear_message(graded, entry):
+    g = graded(entry.folder)
+    assert entry.id in g.results, f"no result.json for {entry.key}"
+    result = g.results[entry.id]
+    phrase = entry.spec["expect"]
+    assert phrase.lower() in text_of(result).lower(), (phrase, text_of(result))
+    if result["error"] is not None:
+        assert result["score"] == 0
+        assert "\n" not in result["error"] and "Traceback" not in result["error"]
+        assert "internal grader error" not in result["error"]
+
+
+def test_bad_input_batch_completes(graded):
+    g = graded("bad_input")
+    on_disk = {p.stem if p.is_file() else p.name for p in FOLDERS["bad_input"].iterdir()}
+    assert set(g.results) == on_disk
+    assert g.proc.returncode == 0
+    assert "Traceback" not in g.proc.stderr
+
+
+def test_python2_message_names_python2_and_the_line(graded):
+    err = graded("bad_input").results["python2"]["error"]
+    assert re.search(r"Python 2 .*line \d+", err)
+
+
+def test_script_that_calls_input_does_not_block(graded):
+    result = graded("bad_input").results["raw_input"]
+    assert result["error"] is None
+    assert any("left out" in n for n in result["meta"]["notes"])
+    assert result["meta"]["elapsed_s"] < 30
+
+
+def test_torch_import_named_and_rest_graded(graded):
+    result = graded("bad_input").results["imports_torch"]
+    assert any("torch" in n for n in result["meta"]["notes"])
+    assert result["score"] > 0
+
+
+def test_reads_global_names_the_global(graded):
+    c = checks_of(graded("bad_input").results["reads_global"])["loss.backward"]
+    assert c["status"] == "error" and c["details"]["family"] == "script_global"
+    assert re.search(r"`(y_batch|batch_size)`", c["message"])
+    assert all(" line None " not in t for t in c["details"]["traceback"])
+
+
+# ---------------------------------------------------------------- outputs and contract
+
+@pytest.mark.parametrize("label", list(FOLDERS))
+def test_every_output_honours_the_contract(graded, label):
+    g = graded(label)
+    if not CONTRACT_CHECKER.exists():
+        reason = f"contract checker not found at {CONTRACT_CHECKER}"
+        print(reason)
+        pytest.skip(reason)
+    proc = subprocess.run([sys.executable, str(CONTRACT_CHECKER), str(g.out)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("label", list(FOLDERS))
+def test_summary_csv_and_feedback_match_results(graded, label):
+    g = graded(label)
+    with (g.out / "summary.csv").open(newline="") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    assert set(rows) == set(g.results)
+    for sid, result in g.results.items():
+        row = rows[sid]
+        assert float(row["score"]) == result["score"] and float(row["max_score"]) == result["max_score"]
+        assert (row["error"] or None) == result["error"]
+        feedback = (g.out / sid / "feedback.md").read_text()
+        assert f"**Score: {result['score']:g} / {result['max_score']:g}**" in feedback
+
+
+def test_all_submissions_share_one_max_score(graded, registry):
+    totals = {r["max_score"] for label in FOLDERS for r in graded(label).results.values()}
+    assert totals == {sum(load_rubric().settings(cid)["points"] for cid in registry)}
+
+
+# ---------------------------------------------------------------- misuse
+
+def one_line_error(proc):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_grade_missing_folder(tmp_path):
+    line = one_line_error(run_cli("grade", tmp_path / "nope", "--out", tmp_path / "out"))
+    assert "nope" in line and "no such folder" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_missing_file(tmp_path):
+    line = one_line_error(run_cli("check", tmp_path / "nope.py"))
+    assert "nope.py" in line
+
+
+@pytest.mark.parametrize("command", ["grade", "check"])
+def test_rubric_with_unknown_key(tmp_path, command):
+    rubric = tmp_path / "r.toml"
+    rubric.write_text('[checks."linear.forward"]\npionts = 3\n')
+    target = FIXTURES / "correct" if command == "grade" else FIXTURES / "correct" / "classic_template.py"
+    extra = ["--out", tmp_path / "out"] if command == "grade" else []
+    line = one_line_error(run_cli(command, target, *extra, "--rubric", rubric))
+    assert "pionts" in line
+
+
+def test_rubric_with_non_numeric_threshold(tmp_path):
+    rubric = tmp_path / "r.toml"
+    rubric.write_text('[checks."relu.forward"]\nthreshold = "tight"\n')
+    line = one_line_error(run_cli("grade", FIXTURES / "correct", "--out", tmp_path / "o", "--rubric", rubric))
+    assert "threshold" in line
+
+
+def test_unreadable_rubric(tmp_path):
+    line = one_line_error(run_cli("grade", FIXTURES / "correct", "--out", tmp_path / "o",
+                                  "--rubric", tmp_path / "missing.toml"))
+    assert "missing.toml" in line
+
+
+# ---------------------------------------------------------------- check == grade
+
+ROW = re.compile(r"^\s+(PASS|FAIL|ERROR|TIMEOUT|SKIP)\s+(\S+)\s+([\d.]+)/([\d.]+)\s")
+WORD = {"PASS": "pass", "FAIL": "fail", "ERROR": "error", "TIMEOUT": "timeout", "SKIP": "skipped"}
+SAME = [("correct", "classic_template.py"), ("buggy", "db_mean.py"), ("bad_input", "reads_global.py"),
+        ("bad_input", "python2.py"), ("submissions", "bob_notebook.ipynb"), ("submissions", "henry_package")]
+
+
+def verdicts(result: dict) -> dict:
+    return {c["id"]: (c["status"], float(c["score"]), float(c["max_score"])) for c in result["checks"]}
+
+
+@pytest.mark.parametrize("label,name", SAME, ids=[f"{a}/{b}" for a, b in SAME])
+def test_check_prints_the_same_verdicts_as_grade(graded, label, name):
+    path = FOLDERS[label] / name
+    sid = path.stem if path.is_file() else path.name
+    expected = graded(label).results[sid]
+    proc = run_cli("check", path, env={**os.environ, "NO_COLOR": "1"})
+    assert proc.returncode == 0, proc.stderr
+    rows = {m[2]: (WORD[m[1]], float(m[3]), float(m[4]))
+            for m in (ROW.match(line) for line in proc.stdout.splitlines()) if m}
+    assert rows == verdicts(expected)
+    assert f"score: {expected['score']:g} / {expected['max_score']:g}" in proc.stdout
+    if expected["error"]:
+        assert "not graded" in proc.stdout
+
+
+@pytest.mark.parametrize("label,name", SAME[:3], ids=[f"{a}/{b}" for a, b in SAME[:3]])
+def test_check_json_prints_valid_result(graded, label, name):
+    path = FOLDERS[label] / name
+    proc = run_cli("check", path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    validate_result(data)
+    expected = graded(label).results[path.stem]
+    assert data["id"] == path.stem
+    assert verdicts(data) == verdicts(expected)
+    assert [c["message"] for c in data["checks"]] == [c["message"] for c in expected["checks"]]
+    assert (data["score"], data["max_score"], data["error"]) == \
+        (expected["score"], expected["max_score"], expected["error"])
+
+
+# ---------------------------------------------------------------- repeatability and forms
+
+def test_grading_twice_gives_identical_verdicts_and_scores(graded, tmp_path):
+    first = graded("buggy")
+    again = grade_folder(FOLDERS["buggy"], tmp_path / "again")
+    assert again.proc.returncode == 0
+
+    def key(results):
+        return {sid: (r["score"], r["max_score"], r["error"],
+                      [(c["id"], c["status"], c["score"], c["message"], c["hints"]) for c in r["checks"]])
+                for sid, r in results.items()}
+
+    assert key(again.results) == key(first.results)
+    assert (again.out / "summary.csv").read_text() == (first.out / "summary.csv").read_text()
+
+
+def test_zip_submission_and_edited_points(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "zipped.zip", "w") as zf:
+        zf.write(FIXTURES / "correct" / "classic_template.py", "hw2/classic_template.py")
+        zf.writestr("hw2/README.md", "my homework")
+        zf.writestr("__MACOSX/hw2/._classic_template.py", b"\x00\x05\x16\x07\x00")
+    rubric = tmp_path / "r.toml"
+    rubric.write_text('[checks."linear.forward"]\npoints = 5\n')
+    g = grade_folder(folder, tmp_path / "out", "--rubric", rubric)
+    assert g.proc.returncode == 0, g.proc.stderr
+    r = g.results["zipped"]
+    assert r["error"] is None and r["meta"]["graded_file"] == "hw2/classic_template.py"
+    assert checks_of(r)["linear.forward"]["max_score"] == 5
+    assert r["score"] == r["max_score"] == 15
+
+
+def test_rubric_names_a_split_loss(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "correct" / "sigmoid_ce_split.py", folder / "split.py")
+    rubric = tmp_path / "r.toml"
+    rubric.write_text('[roles]\nloss = ["Sigmoid", "CrossEntropy"]\n')
+    g = grade_folder(folder, tmp_path / "out", "--rubric", rubric)
+    r = g.results["split"]
+    assert r["error"] is None, r["error"]
+    assert r["meta"]["roles"]["loss"] == ["Sigmoid", "CrossEntropy"]
+    assert r["score"] == r["max_score"]
+
+
+def test_integer_beyond_float_range_costs_one_check_only(tmp_path):
+    src = (FIXTURES / "correct" / "classic_template.py").read_text()
+    assert src.count("return np.dot(x, self.W) + self.b") == 1
+    path = tmp_path / "bigint.py"
+    path.write_text(src.replace("return np.dot(x, self.W) + self.b", "return 10**400"))
+    proc = run_cli("check", path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    validate_result(data)
+    assert data["error"] is None, data["error"]
+    v = verdicts(data)
+    assert v.pop("linear.forward")[0] == "fail"
+    assert all(status == "pass" for status, _, _ in v.values())

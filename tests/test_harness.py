@@ -1,0 +1,185 @@
+"""The real in-box harness, run through the plain sandbox on tiny inline submissions."""
+from __future__ import annotations
+
+import ast
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import grader
+from grader import load, observe, plan
+from grader.roles import match_roles
+from grader.sandbox import Limits, PlainSandbox
+
+HARNESS = Path(grader.__file__).parent / "harness.py"
+GOOD = textwrap.dedent("""\
+    import numpy as np
+
+    class LinearTransform:
+        def __init__(self, W, b):
+            self.W, self.b = W, b
+        def forward(self, x):
+            self.x = x
+            return x @ self.W + self.b
+        def backward(self, grad_output):
+            self.dW, self.db = self.x.T @ grad_output, grad_output.sum(axis=0)
+            return grad_output @ self.W.T
+
+    class ReLU:
+        def forward(self, x):
+            self.x = x
+            return np.maximum(x, 0)
+        def backward(self, grad_output):
+            return grad_output * (self.x > 0)
+
+    class SigmoidCrossEntropy:
+        def forward(self, x, y):
+            self.p, self.y = 1 / (1 + np.exp(-x)), y
+            return float(np.mean(-(y * np.log(self.p) + (1 - y) * np.log(1 - self.p))))
+        def backward(self, grad_output):
+            return grad_output * (self.p - self.y) / len(self.y)
+    """)
+
+
+def patched(**methods: str) -> str:
+    """GOOD with some methods' bodies replaced: key 'ReLU.forward' -> new body."""
+    src = GOOD
+    for qual, body in methods.items():
+        cls, meth = qual.split(".")
+        start = src.index(f"class {cls}")
+        head = src.index(f"def {meth}(", start)
+        line_end = src.index("\n", head) + 1
+        nxt = src.find("\n    def ", line_end)
+        nxt2 = src.find("\nclass ", line_end)
+        end = min(p for p in (nxt, nxt2, len(src)) if p != -1)
+        src = src[:line_end] + textwrap.indent(textwrap.dedent(body).rstrip(), " " * 8) + "\n" + src[end:]
+    return src
+
+
+def run_box(tmp_path: Path, source: str, timeouts=None, wall_s: float = 30.0):
+    path = tmp_path / "student.py"
+    path.write_text(source)
+    sub = load.load(path, "student")
+    assert sub.problem is None, sub.problem
+    roles = match_roles(list(sub.classes))
+    probes = plan.probes(7, timeouts or {})
+    box = tmp_path / "box"
+    limits = Limits(wall_s=wall_s, cpu_s=wall_s, memory_mb=1024)
+    plan.write_box(box, sub, roles, probes, limits, 7)
+    outcome = PlainSandbox().run(box, limits)
+    raw = json.loads((box / "out" / "results.json").read_text())
+    return outcome, raw["probes"], observe.read_results(box), box
+
+
+def test_good_submission_all_probes_ok(tmp_path):
+    outcome, raw, runs, _ = run_box(tmp_path, GOOD)
+    assert outcome.status == "ok", outcome
+    assert {k: v["status"] for k, v in raw.items()} == {"linear": "ok", "relu": "ok", "loss": "ok"}
+    fwd = runs["linear"].value["forward"]
+    assert fwd["ok"] and fwd["value"].shape == (plan.N, plan.D_OUT)
+
+
+def test_endless_loop_times_out_and_next_probe_still_runs(tmp_path):
+    src = patched(**{"ReLU.forward": "while True:\n    pass"})
+    outcome, raw, runs, _ = run_box(tmp_path, src, timeouts={"relu": 1.0})
+    assert raw["relu"]["status"] == "timeout" and raw["relu"]["limit_s"] == 1.0
+    assert 1.0 <= raw["relu"]["elapsed_s"] < 5
+    assert raw["loss"]["status"] == "ok" and raw["linear"]["status"] == "ok"
+    assert outcome.status == "ok"
+
+
+def test_os_exit_is_a_crash(tmp_path):
+    src = patched(**{"LinearTransform.forward": "import os\nos._exit(3)"})
+    _, raw, runs, _ = run_box(tmp_path, src)
+    assert raw["linear"]["status"] == "crash" and raw["linear"]["exit_code"] == 3
+    assert raw["relu"]["status"] == "ok"
+
+
+def test_exception_recorded_with_student_frames(tmp_path):
+    src = patched(**{"SigmoidCrossEntropy.forward": "raise ValueError('labels must be 0/1')"})
+    _, raw, runs, _ = run_box(tmp_path, src)
+    rec = raw["loss"]["value"]["forward"]
+    assert rec["ok"] is False
+    err = rec["error"]
+    assert err["type"] == "ValueError" and "labels must be 0/1" in err["message"]
+    assert err["frames"] and all(f["file"] == "submission.py" for f in err["frames"])
+    line = src.splitlines().index("        raise ValueError('labels must be 0/1')") + 1
+    assert err["frames"][-1]["line"] == line and err["frames"][-1]["function"] == "forward"
+    # and observe keeps the line number
+    assert observe.step(runs["loss"].value, "forward")[2]["frames"][-1]["line"] == line
+
+
+def test_exit_at_import_time_is_an_error_of_every_probe(tmp_path):
+    src = GOOD + "\nclass Boom:\n    raise SystemExit('bye')\n"
+    _, raw, _, _ = run_box(tmp_path, src)
+    for pid in ("linear", "relu", "loss"):
+        assert raw[pid]["status"] == "error" and raw[pid]["error"]["type"] == "SystemExit"
+
+
+def test_huge_return_values_are_bounded(tmp_path):
+    src = patched(**{
+        "LinearTransform.forward": "return np.zeros((1000, 1000))",
+        "ReLU.forward": "return 'x' * 10**7",
+        "SigmoidCrossEntropy.forward": "return list(range(10**6))",
+    })
+    _, raw, runs, box = run_box(tmp_path, src)
+    assert (box / "out" / "results.json").stat().st_size < 200_000
+    assert "__repr__" in raw["linear"]["value"]["forward"]["value"]
+    assert isinstance(runs["linear"].value["forward"]["value"], observe.Opaque)
+    assert len(raw["relu"]["value"]["forward"]["value"]) == 2000
+    assert len(raw["loss"]["value"]["forward"]["value"]["items"]) == 16
+
+
+def test_each_call_gets_fresh_inputs(tmp_path):
+    # forward zeroes its input in place; backward(grad, x) must still see the grader's x.
+    src = GOOD.replace(
+        "def backward(self, grad_output):\n        return grad_output * (self.x > 0)",
+        "def backward(self, grad_output, x):\n        return x")
+    src = src.replace("self.x = x\n        return np.maximum(x, 0)", "x *= 0\n        return x")
+    assert src.count("x *= 0") == 1 and "return x\n" in src
+    _, _, runs, _ = run_box(tmp_path, src)
+    back = runs["relu"].value["backward"]["value"]
+    expected = plan.relu_inputs(7)["x"]
+    assert back.tolist() == expected.tolist()
+
+
+def test_script_code_does_not_run_in_the_box(tmp_path):
+    src = GOOD + "\nopen('/dev/null').read()\nwhile True:\n    pass\n"
+    outcome, raw, _, _ = run_box(tmp_path, src, wall_s=20)
+    assert outcome.status == "ok" and raw["linear"]["status"] == "ok"
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"relative import at line {node.lineno}"
+            mods.add(node.module)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__":
+            mods.add("<dynamic __import__>")
+    return mods
+
+
+def test_harness_imports_only_stdlib_and_numpy():
+    mods = imported_modules(HARNESS)
+    roots = {m.split(".")[0] for m in mods}
+    assert "grader" not in roots
+    assert roots <= set(sys.stdlib_module_names) | {"numpy"}, roots - set(sys.stdlib_module_names)
+    # nor by a string handed to importlib
+    consts = {n.value for n in ast.walk(ast.parse(HARNESS.read_text()))
+              if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert not any(c == "grader" or c.startswith(("grader.", "grader:")) for c in consts)
+
+
+def test_harness_runs_from_a_bare_copy(tmp_path):
+    # Copied alone into the box (no grader package next to it) the harness still works:
+    # test_good_submission_all_probes_ok runs it from box/harness.py; check nothing else was copied.
+    _, _, _, box = run_box(tmp_path, GOOD)
+    assert sorted(p.name for p in box.iterdir()) == ["harness.py", "out", "plan.json", "src", "work"]
+    assert not (box / "src" / "grader").exists()
