@@ -681,7 +681,7 @@ class Network:
                 holds.append([f"linear{k}", path, role])
         return {"events": self.tracer.events[:200], "layout": self.layout, "holds": holds,
                 "mlp_class": type(self.mlp).__name__,
-                "driver": "grader" if isinstance(self.mlp, GraderDriver) else "student"}
+                "driver": "nngrader" if isinstance(self.mlp, GraderDriver) else "student"}
 
 
 def params_from(args):

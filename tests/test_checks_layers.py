@@ -232,9 +232,6 @@ def test_relu_backward_families(family, got):
     assert v.status == "fail" and v.family == family
 
 
-@pytest.mark.xfail(strict=True, reason="grader bug: relu_sigmoid_derivative is only recognised as "
-                   "s(x)(1-s(x)) of the input; tests/fixtures/buggy/relu_sigmoid_derivative.py "
-                   "uses s(a)(1-s(a)) of the ReLU output a and gets no family")
 def test_relu_sigmoid_derivative_of_the_output_recognised():
     a = np.maximum(RX, 0)
     s = 1 / (1 + np.exp(-a))

@@ -21,10 +21,7 @@ KNOWN_FAMILIES = set(load_rubric().families)
 
 # Grader bugs this suite found and left for the integrator (grader/checks/ is being edited
 # concurrently). strict: once fixed, the XPASS fails and the marker must go.
-KNOWN_BUGS = {
-    "buggy/relu_sigmoid_derivative": "relu_sigmoid_derivative is recognised only as s(x)(1-s(x)) of "
-                                      "the input; this fixture uses s(a)(1-s(a)) of the ReLU output",
-}
+KNOWN_BUGS: dict[str, str] = {}  # fixture id -> why it is expected to fail (strict xfail)
 
 
 def params(items):
@@ -55,7 +52,16 @@ def test_correct_submission_gets_full_marks(graded, registry, entry):
     assert not missing, f"registered checks absent from result.json: {sorted(missing)}"
     lost = {cid: (checks[cid]["status"], checks[cid]["message"]) for cid in registry
             if checks[cid]["status"] != "pass" or checks[cid]["score"] != checks[cid]["max_score"]}
+    if "no_mlp_class" in entry.spec.get("conventions", []):
+        # Without an MLP class the grader drives the layers itself for every other check;
+        # the checks about the MLP's own code fail, pointing at tip 2.
+        for cid in NEEDS_MLP_CLASS:
+            status, _ = lost.pop(cid)
+            assert status == "fail" and "2" in {h["tip"] for h in checks[cid]["hints"]}
     assert not lost
+
+
+NEEDS_MLP_CLASS = ("structure.mlp_drives", "train.xor", "train.overfit20", "mlp.init_loss")
 
 
 @pytest.mark.parametrize("entry", params(BUGGY))
@@ -271,7 +277,8 @@ def test_zip_submission_and_edited_points(tmp_path):
     r = g.results["zipped"]
     assert r["error"] is None and r["meta"]["graded_file"] == "hw2/classic_template.py"
     assert checks_of(r)["linear.forward"]["max_score"] == 5
-    assert r["score"] == r["max_score"] == 15
+    default_total = sum(c["points"] for c in load_rubric().checks.values())
+    assert r["score"] == r["max_score"] == default_total - 2 + 5
 
 
 def test_rubric_names_a_split_loss(tmp_path):
@@ -297,6 +304,7 @@ def test_integer_beyond_float_range_costs_one_check_only(tmp_path):
     data = json.loads(proc.stdout)
     validate_result(data)
     assert data["error"] is None, data["error"]
-    v = verdicts(data)
+    v = {cid: x for cid, x in verdicts(data).items() if cid.split(".")[0] in ("linear", "relu", "loss")}
     assert v.pop("linear.forward")[0] == "fail"
-    assert all(status == "pass" for status, _, _ in v.values())
+    # the other layers are still judged on their own (the whole-network checks may fail)
+    assert all(status == "pass" for cid, (status, _, _) in v.items() if cid != "linear.backward")

@@ -65,7 +65,8 @@ def run_box(tmp_path: Path, source: str, timeouts=None, wall_s: float = 30.0):
     sub = load.load(path, "student")
     assert sub.problem is None, sub.problem
     roles = match_roles(list(sub.classes))
-    probes = plan.probes(7, timeouts or {})
+    needed = {pid: ((timeouts or {}).get(pid, 10.0), {}) for pid in ("linear", "relu", "loss")}
+    probes = plan.probes(7, needed)
     box = tmp_path / "box"
     limits = Limits(wall_s=wall_s, cpu_s=wall_s, memory_mb=1024)
     plan.write_box(box, sub, roles, probes, limits, 7)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from grader import observe
-from grader.observe import Opaque, decode, probe_run, read_results, step
+from grader.observe import MAX_LIST, Opaque, decode, probe_run, read_results, step
 
 
 def test_array_round_trip():
@@ -63,7 +63,7 @@ def test_deep_nesting_and_long_lists_bounded():
     while isinstance(v, list):
         v, depth = v[0], depth + 1
     assert isinstance(v, Opaque) and depth <= 7
-    assert len(decode(list(range(10_000)))) == 64
+    assert len(decode(list(range(10_000)))) == MAX_LIST
     assert len(decode({"__seq__": "list", "items": list(range(100))})) == 16
 
 

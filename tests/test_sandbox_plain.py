@@ -124,8 +124,9 @@ def test_runs_with_isolated_interpreter_flags(tmp_path):
 
 
 def test_open_sandbox_names():
-    assert isinstance(open_sandbox("auto"), PlainSandbox)
-    for name in ("docker", "strict", "nonsense"):
+    assert isinstance(open_sandbox("plain"), PlainSandbox)
+    assert open_sandbox("auto").tier in ("plain", "namespaces", "namespaces-userns")
+    for name in ("nonsense",):
         with pytest.raises(SandboxUnavailable):
             open_sandbox(name)
 

@@ -75,7 +75,7 @@ def crash_reason(code: int | None, memory_mb: int) -> str:
         return "the process crashed with a segmentation fault"
     if code is not None and code < 0:
         return f"the process was killed by signal {signal_name(-code)}"
-    return f"the process exited (code {code}) before reporting: does the code call exit()?"
+    return f"the process crashed: it exited with code {code} before reporting (does the code call exit()?)"
 
 
 def signal_name(num: int) -> str:

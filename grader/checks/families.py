@@ -67,10 +67,11 @@ def matches(got, candidate, threshold: float = 1e-6) -> bool:
 
 
 def recognise(got, candidates: dict, threshold: float) -> str | None:
-    """The first family whose would-be value the student's value equals."""
-    for family, value in candidates.items():
-        if matches(got, value, threshold):
-            return family
+    """The first family whose would-be value (or one of its values) the student's equals."""
+    for family, values in candidates.items():
+        for value in values if isinstance(values, list) else [values]:
+            if matches(got, value, threshold):
+                return family
     return None
 
 

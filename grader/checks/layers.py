@@ -212,9 +212,10 @@ def relu_backward(ctx: Context) -> Verdict:
         # At x == 0 any subgradient in [0, 1] is right (tip 3): accept what lies in range.
         kink = (x == 0) & (np.minimum(0, g) <= got) & (got <= np.maximum(0, g))
         expected = np.where(kink, got, expected)
-    s = ref.sigmoid(x)
+    s, sa = ref.sigmoid(x), ref.sigmoid(ref.relu_forward(x))  # of the input, or of the output
     return judged(got, expected, "relu.backward", ctx, who, "dx", {
-        "relu_no_mask": g * ref.relu_forward(x), "relu_sigmoid_derivative": g * s * (1 - s),
+        "relu_no_mask": g * ref.relu_forward(x),
+        "relu_sigmoid_derivative": [g * s * (1 - s), g * sa * (1 - sa)],
         "relu_clip": g * np.clip(ref.relu_forward(x), 0, 1), "relu_forgot_upstream": (x > 0) * 1.0})
 
 
