@@ -44,6 +44,7 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> 
         outcome = sandbox.run(box, rubric.limits)
         runs = observe.read_results(box) or {}
     meta["sandbox"] = {**outcome.to_json(), "isolated": sandbox.isolated}
+    meta["probes"] = {pid: {"status": r.status, "elapsed_s": round(r.elapsed_s, 4)} for pid, r in runs.items()}
     meta["output"] = (outcome.stdout[-2000:] + outcome.stderr[-2000:]).strip()
     if outcome.status == "internal":
         return not_graded(sid, rubric, f"internal grader error: the sandbox failed ({outcome.message})",

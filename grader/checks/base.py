@@ -45,7 +45,7 @@ class Context:
         name = self.roles.get(role)
         if isinstance(name, list):
             name = " + ".join(name)
-        return f"{name or role}.{method}"
+        return f"{name}.{method}" if name else f"the {role} ({role} class not found)"
 
 
 def probe_failure(ctx: Context, probe_id: str, who: str) -> Verdict | None:

@@ -22,9 +22,9 @@ def network_run(ctx: Context, probe: str, who: str,
     grader drives the student's layers itself, which is enough for every check except
     those about the MLP's own code (need_mlp)."""
     if need_mlp and not ctx.roles.get("mlp"):
-        return None, Verdict("fail", f"{who}: no MLP class found; the MLP should call each "
-                             "layer's forward and backward and train the network (tip 2)",
-                             family="no_mlp")
+        return None, Verdict("fail", "no MLP class found, so there is no network of yours to "
+                             "train or inspect: an MLP should own the layers, call their forward "
+                             "and backward, and train them", family="no_mlp")
     failed = probe_failure(ctx, probe, who)
     return ctx.probes.get(probe), failed
 
@@ -226,7 +226,8 @@ def separation(ctx: Context) -> Verdict:
     return Verdict("pass", "no layer holds or calls another layer")
 
 
-def expected_calls(ctx: Context, labels_seen: set) -> list[tuple[str, str]]:
+def expected_calls(ctx: Context) -> list[tuple[str, str]]:
+    """The calls the MLP itself must make in one training step."""
     loss = ctx.roles.get("loss")
     calls = [("linear1", "forward"), ("relu", "forward"), ("linear2", "forward"),
              ("linear2", "backward"), ("relu", "backward"), ("linear1", "backward")]
@@ -244,9 +245,8 @@ def mlp_drives(ctx: Context) -> Verdict:
         return failed
     s = run.value.get("structure") or {}
     events = [e for e in s.get("events") or [] if isinstance(e, (list, tuple)) and len(e) == 4]
-    names = {v: k for k, v in layer_class_names(ctx).items()}
     top = {(normal_label(e[0], ctx), e[1]) for e in events if e[2] == 0}
-    missing = [f"{l}.{m}" for l, m in expected_calls(ctx, set()) if (l, m) not in top]
+    missing = [f"{l}.{m}" for l, m in expected_calls(ctx) if (l, m) not in top]
     eval_events = [e for e in run.value.get("evaluate_events") or [] if isinstance(e, (list, tuple)) and len(e) == 4]
     eval_ok = any(normal_label(e[0], ctx) == "linear1" and e[1] == "forward" for e in eval_events)
     has_eval = isinstance(run.value.get("evaluate"), dict)
@@ -261,7 +261,6 @@ def mlp_drives(ctx: Context) -> Verdict:
         problems.append("evaluate does not run the data through the layers")
     if problems:
         return Verdict("fail", "; ".join(problems), details, family="mlp_not_driving")
-    del names
     return Verdict("pass", f"{s.get('mlp_class', 'the MLP')} calls every layer's forward and "
                    "backward itself, and evaluate goes through the layers", details)
 
