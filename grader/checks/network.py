@@ -166,12 +166,24 @@ def gradcheck(param: str):
         say = (f"the analytic gradient is {r} the numerical one" if r
                else f"relative error {entry['rel_error']:.2g} (threshold {th:g})")
         worst = int(np.argmax(np.abs(np.array(entry["analytic"]) - np.array(entry["numerical"]))))
+        culprits = failing_backward_checks(ctx)
+        details["likely_cause"] = culprits
+        cause = f" (fix {', '.join(culprits)} first: this follows from it)" if culprits else ""
         return Verdict("fail", f"{who}: {say}; at {entry['entries'][worst]} backprop gives "
                        f"{entry['analytic'][worst]:.6g}, centred differences give "
-                       f"{entry['numerical'][worst]:.6g}", details, family=family)
+                       f"{entry['numerical'][worst]:.6g}{cause}", details, family=family)
 
     check.__name__ = f"gradcheck_{param}"
     return check
+
+
+def failing_backward_checks(ctx: Context) -> list[str]:
+    """Per-layer checks that already fail: the network's gradient inherits their bugs."""
+    from .layers import linear_backward, loss_backward, relu_backward
+
+    checks = {"loss.backward": loss_backward, "relu.backward": relu_backward,
+              "linear.backward": linear_backward}
+    return [cid for cid, run in checks.items() if run(ctx).status != "pass"]
 
 
 # ---------------------------------------------------------------- structure

@@ -38,7 +38,9 @@ def curve(run: dict, y: np.ndarray, convention: str | None) -> dict:
     if all(v is None for v in losses):
         losses = [mean_loss(v, n, convention) for v in run.get("returned") or []]
     accs = [accuracy(z, y) for z in run.get("logits") or []]
-    return {"label": f"seed {run.get('seed')}", "loss": losses, "accuracy": accs}
+    seed = run.get("seed")
+    label = f"seed {int(seed)}" if isinstance(seed, (int, float)) else "run"
+    return {"label": label, "loss": losses, "accuracy": accs}
 
 
 def diagnose(c: dict) -> str:
