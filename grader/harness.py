@@ -115,6 +115,12 @@ def hyper_kwargs(fn, lr=0.0, momentum=0.0, l2=0.0):
 
 def call_with(fn, named, hyper=None):
     """Call fn, filling each parameter by name from `named` (a list of (regex, value))."""
+    args, kwargs = bind_with(fn, named, hyper)
+    return fn(*args, **kwargs)
+
+
+def bind_with(fn, named, hyper=None):
+    """The (args, kwargs) call_with would pass: bound once, a call can be replayed cheaply."""
     hyper = hyper or {}
     args, kwargs = [], {}
     positional_open = True
@@ -136,7 +142,7 @@ def call_with(fn, named, hyper=None):
             args.append(value)
         else:
             kwargs[p.name] = value
-    return fn(*args, **kwargs)
+    return args, kwargs
 
 
 _MISSING = object()
@@ -156,11 +162,16 @@ def method(obj, *names):
 
 def first_arg_call(fn, first, extra=(), hyper=None):
     """Call fn with `first` as its first required parameter and the rest filled by name."""
+    args, kwargs = first_arg_bind(fn, first, extra, hyper)
+    return fn(*args, **kwargs)
+
+
+def first_arg_bind(fn, first, extra=(), hyper=None):
     req = required_params(fn) or []
     named = list(extra)
     if req:
         named = [(re.compile("^" + re.escape(req[0]) + "$"), first)] + named
-    return call_with(fn, named, hyper)
+    return bind_with(fn, named, hyper)
 
 
 # ---------------------------------------------------------------- finding parameters
@@ -367,41 +378,80 @@ def probe_relu(roles, args):
 
 def loss_call(fn, z, y, upstream=None):
     """Call a loss method whatever order it takes logits, labels and the upstream gradient."""
+    args, kwargs = loss_bind(fn, z, y, upstream)
+    return fn(*args, **kwargs)
+
+
+def loss_bind(fn, z, y, upstream=None):
+    """The (args, kwargs) loss_call passes, worked out once from fn's parameter names."""
     z, y = (None if z is None else np.array(z)), np.array(y)  # copies: inputs may be modified
     req = required_params(fn) or []
     named = [(Y_NAMES, y), (re.compile(r"^(grad|grad_?out(put)?|dout|upstream|g|dl|delta)$", re.I), upstream),
              (X_NAMES, z), (re.compile(r"^(pred|preds|prediction|predictions|output|out|y_?hat|yhat|p|prob|probs|s|sig)$", re.I), z)]
     if len(req) == 1 and not any(rx.match(req[0]) for rx, _ in named):
-        return fn(y if upstream is not None or z is None else z)
+        return [y if upstream is not None or z is None else z], {}
     if len(req) == 2 and not all(any(rx.match(n) for rx, _ in named) for n in req):
-        return fn(z, y) if upstream is None else fn(upstream, y)
-    return call_with(fn, [(rx, v) for rx, v in named if v is not None] +
+        return ([z, y] if upstream is None else [upstream, y]), {}
+    return bind_with(fn, [(rx, v) for rx, v in named if v is not None] +
                      [(rx, v) for rx, v in named if v is None], hyper_kwargs(fn))
+
+
+def bound_step(record, name, bind):
+    """step() for a call worked out first: `bind()` gives (fn, args, kwargs). Returns the
+    value, whether it worked, and the bound call (to replay it, e.g. for timing) or None."""
+    calls = []
+
+    def run():
+        fn, args, kwargs = bind()
+        calls.append(lambda: fn(*args, **kwargs))
+        return calls[0]()
+
+    value, ok = step(record, name, run)
+    return value, ok, (calls[0] if ok and calls else None)
+
+
+def loss_objects(roles):
+    """(sigmoid, loss) instances of the student's loss; sigmoid is None for one class."""
+    name = roles.get("loss")
+    if isinstance(name, list):  # Sigmoid and CrossEntropy as two classes
+        return resolve(name[0])(), resolve(name[1])()
+    return None, role_class(roles, "loss")()
+
+
+def loss_pass(sig, ce, z, y, rec):
+    """Forward and backward through the student's loss with its own calling conventions,
+    each call recorded as a step of `rec`. Returns the bound calls of both passes,
+    {"forward": [...], "backward": [...]}, or None when a step failed."""
+    if sig is not None:
+        rec["split"] = True
+        sfwd = lambda: method(sig, "forward", "__call__")  # noqa: E731 (inside the step)
+        s, ok, sig_call = bound_step(rec, "sigmoid", lambda: (sfwd(), *first_arg_bind(sfwd(), z.copy())))
+        if not ok:
+            return None
+        cfwd = lambda: method(ce, "forward", "__call__")  # noqa: E731
+        _, fwd_ok, ce_call = bound_step(rec, "forward", lambda: (cfwd(), *loss_bind(cfwd(), s, y)))
+        ce_bwd = method(ce, "backward", "bprop")
+        dce, ok, ce_back = bound_step(rec, "ce_backward", lambda: (ce_bwd, *loss_bind(ce_bwd, s, y, upstream=1.0)))
+        if not ok:
+            return None
+        sbwd = method(sig, "backward", "bprop")
+        _, ok, sig_back = bound_step(rec, "backward", lambda: (
+            sbwd, *first_arg_bind(sbwd, dce, [(X_NAMES, z)], hyper_kwargs(sbwd))))
+        return {"forward": [sig_call, ce_call], "backward": [ce_back, sig_back]} if ok and fwd_ok else None
+    ones = np.ones_like(z)
+    fwd = lambda: method(ce, "forward", "__call__", "loss")  # noqa: E731
+    _, ok, fwd_call = bound_step(rec, "forward", lambda: (fwd(), *loss_bind(fwd(), z, y)))
+    if not ok:
+        return None
+    bwd = method(ce, "backward", "bprop", "backprop", "gradient")
+    _, ok, bwd_call = bound_step(rec, "backward", lambda: (bwd, *loss_bind(bwd, z, y, upstream=ones)))
+    return {"forward": [fwd_call], "backward": [bwd_call]} if ok else None
 
 
 def probe_loss(roles, args):
     z, y = arr(args["z"]), arr(args["y"])
-    ones = np.ones_like(z)
     rec = {}
-    name = roles.get("loss")
-    if isinstance(name, list):  # Sigmoid and CrossEntropy as two classes
-        sig, ce = resolve(name[0])(), resolve(name[1])()
-        rec["split"] = True
-        s, ok = step(rec, "sigmoid", lambda: first_arg_call(method(sig, "forward", "__call__"), z.copy()))
-        if not ok:
-            return rec
-        step(rec, "forward", lambda: loss_call(method(ce, "forward", "__call__"), s, y))
-        ce_bwd = method(ce, "backward", "bprop")
-        dce, ok = step(rec, "ce_backward", lambda: loss_call(ce_bwd, s, y, upstream=1.0))
-        if ok:
-            sbwd = method(sig, "backward", "bprop")
-            step(rec, "backward", lambda: first_arg_call(sbwd, dce, [(X_NAMES, z)], hyper_kwargs(sbwd)))
-        return rec
-    layer = role_class(roles, "loss")()
-    _, ok = step(rec, "forward", lambda: loss_call(method(layer, "forward", "__call__", "loss"), z, y))
-    if ok:
-        bwd = method(layer, "backward", "bprop", "backprop", "gradient")
-        step(rec, "backward", lambda: loss_call(bwd, z, y, upstream=ones))
+    loss_pass(*loss_objects(roles), z, y, rec)
     return rec
 
 
