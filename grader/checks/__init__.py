@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import layers
+from . import layers, sanity, vectorised
 
 
 @dataclass(frozen=True)
@@ -28,5 +28,12 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("relu.backward", "relu", layers.relu_backward, 2, 1e-6),
         CheckSpec("loss.forward", "loss", layers.loss_forward, 2, 1e-6),
         CheckSpec("loss.backward", "loss", layers.loss_backward, 2, 1e-6),
+        # loss sanity (tips 1, 4, 5) and vectorisation (tip 6); threshold: for loss.nonnegative
+        # how far below 0 a loss may round, for vectorised.* the slowdown ratio allowed
+        CheckSpec("loss.nonnegative", "loss_sanity", sanity.loss_nonnegative, 1, 1e-9),
+        CheckSpec("loss.stable", "loss_sanity", sanity.loss_stable, 1, 0.0),
+        CheckSpec("vectorised.linear", "timing", vectorised.vectorised_linear, 1, 10.0),
+        CheckSpec("vectorised.relu", "timing", vectorised.vectorised_relu, 1, 10.0),
+        CheckSpec("vectorised.loss", "timing", vectorised.vectorised_loss, 1, 10.0),
     ]
 }
