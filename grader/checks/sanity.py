@@ -74,7 +74,7 @@ def loss_nonnegative(ctx: Context) -> Verdict:
         arr = np.atleast_1d(np.asarray(value, dtype=float)) if not isinstance(value, str) else None
         if arr is None or arr.dtype.kind != "f" or arr.size == 0:
             return Verdict("fail", f"{who} returned {value!r} instead of a number", {"returned": str(value)})
-        values.append(arr.tolist() if form == "per-sample" else float(arr[0]))
+        values.append(arr.ravel().tolist() if form == "per-sample" else float(arr[0]))
         z, y = inputs["z_draws"][i], inputs["y_draws"][i]
         if not np.all(np.isfinite(arr)):
             nonfinite.append(i)

@@ -297,10 +297,10 @@ def judge_layer(ctx: Context, role: str, check_id: str) -> Verdict:
     evidence, slow = [], False
     if timed:
         f, b, ratio = timed["forward"], timed["backward"], timed["ratio"]
-        details.update(ratio=round(ratio, 2), forward={"student_s": f[0], "calibration_s": f[1], "samples": f[2],
-                                                      "ratio": round(f[0] / f[1], 2)},
+        details.update(ratio=round(ratio, 3), forward={"student_s": f[0], "calibration_s": f[1], "samples": f[2],
+                                                      "ratio": round(f[0] / f[1], 3)},
                        backward={"student_s": b[0], "calibration_s": b[1], "samples": b[2],
-                                 "ratio": round(b[0] / b[1], 2)})
+                                 "ratio": round(b[0] / b[1], 3)})
         if ratio > threshold:
             slow = True
             evidence.append(f"its forward + backward at a batch of 512 take {ratio:.0f}× as long as "
