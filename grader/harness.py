@@ -760,6 +760,7 @@ def main():
         plan[key] = os.path.abspath(plan[key])
     apply_limits(plan.get("limits", {}))
     import numpy
+    import numpy.random  # lazy in numpy 2: imported here once (~8 ms), not in every child
     np = numpy
     os.makedirs(plan["work_dir"], exist_ok=True)
     results = {"harness": "nngrader", "probes": {}}
