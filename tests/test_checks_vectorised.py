@@ -326,3 +326,16 @@ def test_a_probe_timeout_still_reports_loops_from_the_source(tmp_path):
 def test_no_class_for_the_role_is_an_error(tmp_path):
     c = ctx(submission(tmp_path), roles={"linear": None, "relu": "ReLU", "loss": "SigmoidCrossEntropy"})
     assert vectorised_linear(c).status == "error"
+
+
+@pytest.mark.parametrize("expr", [
+    "np.vectorize(lambda v: max(v, 0.0))(x)",
+    "np.apply_along_axis(lambda r: np.maximum(r, 0), 1, x)",
+    "np.array(list(map(lambda r: np.maximum(r, 0), x)))",
+])
+def test_loops_in_disguise_are_batch_loops(tmp_path, expr):
+    relu = RELU.replace("return np.maximum(x, 0)", f"return {expr}")
+    c = ctx(submission(tmp_path, relu=relu))
+    assert [(lp.method, lp.kind) for lp in class_loops(c, "relu")] == [("ReLU.forward", "hidden")]
+    v = vectorised_relu(c)
+    assert v.family == "batch_loops" and "runs a Python function once per entry" in v.message

@@ -9,7 +9,8 @@ Two kinds of evidence, either one enough to fail:
   with the calibration's: a ratio above the rubric's threshold fails.
 - source: the layer class's methods (definitions-only sources, parsed here, never run)
   loop over the batch (`for i in range(x.shape[0])`, `range(len(x))`, `for row in x`,
-  `range(n)` after `n = x.shape[0]`) or nest one loop in another.
+  `range(n)` after `n = x.shape[0]`, `map(f, x)`), nest one loop in another, or hide a
+  Python loop in np.vectorize / np.frompyfunc / np.apply_along_axis.
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ class Loop:
 
     def describe(self) -> str:
         what = {"batch": "loops over the batch", "nested": "nests one loop in another",
-                "batch, nested": "loops over the batch with a loop nested inside"}[self.kind]
+                "batch, nested": "loops over the batch with a loop nested inside",
+                "hidden": "runs a Python function once per entry"}[self.kind]
         return f"{self.method} {what} (line {self.line}: `{self.code}`)"
 
 
@@ -185,8 +187,10 @@ def is_batch_iter(it, params, attrs, sizes) -> bool:
     if isinstance(it, ast.Call) and isinstance(it.func, ast.Name):
         if it.func.id == "range":
             return any(batch_size_expr(a, params, attrs, sizes) for a in it.args)
-        if it.func.id in ("enumerate", "zip", "reversed"):
+        if it.func.id in ("enumerate", "zip", "reversed", "list", "tuple", "iter"):
             return any(is_batch_iter(a, params, attrs, sizes) for a in it.args)
+        if it.func.id == "map":  # map(f, x): a loop over the rows of x
+            return any(is_batch_iter(a, params, attrs, sizes) for a in it.args[1:])
     return False
 
 
@@ -199,6 +203,14 @@ def loop_iters(node) -> list:
     if isinstance(node, ast.While):
         return []
     return [g.iter for g in node.generators]
+
+
+HIDDEN_LOOPS = {"vectorize", "frompyfunc", "apply_along_axis", "apply_over_axes"}
+
+
+def called_name(call: ast.Call) -> str:
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
 
 
 def outermost_loops(node):
@@ -214,6 +226,11 @@ def loops_in_method(fn, qual, params, attrs, fname, lines) -> list[Loop]:
     its own line (a batch loop nested inside an innocent loop counts for the outer one)."""
     sizes = batch_size_names(fn, params, attrs)
     out = []
+    for node in ast.walk(fn):  # loops in disguise: np.vectorize(f)(x), map(f, x), ...
+        if isinstance(node, ast.Call) and (called_name(node) in HIDDEN_LOOPS or (
+                called_name(node) == "map" and is_batch_iter(node, params, attrs, sizes))):
+            code = lines[node.lineno - 1].strip() if node.lineno <= len(lines) else ""
+            out.append(Loop(fname, node.lineno, qual, "hidden", code[:120]))
     for loop in outermost_loops(fn):
         inner = [n for n in ast.walk(loop) if isinstance(n, LOOPS)]
         kinds = set()
@@ -318,7 +335,7 @@ def judge_layer(ctx: Context, role: str, check_id: str) -> Verdict:
 
 def fail(who: str, loops: list[Loop], evidence: list[str], details: dict, slow: bool) -> Verdict:
     kinds = {k for lp in loops for k in lp.kind.split(", ")}
-    family = ("batch_loops" if "batch" in kinds else "nested_loops" if "nested" in kinds
+    family = ("batch_loops" if kinds & {"batch", "hidden"} else "nested_loops" if "nested" in kinds
               else "not_vectorised")
     parts = [lp.describe() for lp in loops[:3]] + (["…"] if len(loops) > 3 else [])
     if evidence:
