@@ -110,13 +110,14 @@ def test_vectorised_code_is_within_a_few_times_numpy(graded):
     assert max(ratios.values()) < 6, sorted(ratios.items(), key=lambda kv: -kv[1])[:3]
 
 
-def test_no_false_flags_while_both_cores_are_busy(tmp_path):
-    """The correct fixtures graded while two busy loops keep both cores at 100%."""
+def test_no_false_flags_while_both_cores_are_busy(graded, tmp_path):
+    """The correct fixtures graded while two busy loops keep both cores at 100%: the same
+    verdicts, word for word, as the idle run (measured numbers live in details only)."""
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:
         time.sleep(0.3)  # let them get going
         start = time.monotonic()
-        graded = grade(sorted(CORRECT) + ["buggy/batch_loops.py"], tmp_path)
+        busy = grade(sorted(CORRECT) + ["buggy/batch_loops.py"], tmp_path)
         elapsed = time.monotonic() - start
     finally:
         for h in hogs:
@@ -125,34 +126,38 @@ def test_no_false_flags_while_both_cores_are_busy(tmp_path):
     assert all(h.returncode is not None for h in hogs)
     for rel in CORRECT:
         for cid in VECTORISED:
-            assert graded[rel][cid]["status"] == "pass", (rel, explain(graded[rel][cid]))
-    assert graded["buggy/batch_loops.py"]["vectorised.linear"]["status"] == "fail"
+            assert busy[rel][cid]["status"] == "pass", (rel, explain(busy[rel][cid]))
+    assert busy["buggy/batch_loops.py"]["vectorised.linear"]["status"] == "fail"
+    for rel in busy:
+        for cid in MINE:
+            assert (busy[rel][cid]["status"], busy[rel][cid]["message"]) == \
+                (graded[rel][cid]["status"], graded[rel][cid]["message"]), (rel, cid)
     assert elapsed < 30
 
 
 def test_a_hopelessly_slow_layer_is_cut_and_the_others_are_still_timed(tmp_path):
-    """ReLU.forward sleeps 10 ms per sample: 5 s at the timing batch of 512. The harness
+    """ReLU.forward sleeps 10 ms per sample at a large batch: 5 s at the timing batch of 512. The harness
     stops that layer at its 2 s limit; the linear layer and the loss are timed as usual."""
     source = (FIXTURES / "correct/classic_template.py").read_text()
     slow = source.replace("""        self.mask = (x > 0)
         return x * self.mask""", """        import time
-        for i in range(x.shape[0]):
-            time.sleep(0.01)
+        if x.shape[0] >= 500:  # hopeless only at a large batch, so other probes are unaffected
+            for i in range(x.shape[0]):
+                time.sleep(0.01)
         self.mask = (x > 0)
         return x * self.mask""")
     assert slow != source
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "sleepy.py").write_text(slow)
-    start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(folder), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert time.monotonic() - start < 15
     checks = {c["id"]: c for c in json.loads((tmp_path / "out/sleepy/result.json").read_text())["checks"]}
     relu = checks["vectorised.relu"]
     assert relu["status"] == "fail" and relu["details"]["family"] == "batch_loops", explain(relu)
-    assert "still running after 2 s" in relu["message"] and "time.sleep(0.01)" in relu["message"]
-    assert checks["relu.forward"]["status"] == "pass"  # 7 samples: 70 ms, fine there
+    assert "still running after 2 s" in relu["message"] and "for i in range(x.shape[0]):" in relu["message"]
+    assert "time.sleep(0.01)" in relu["details"]["interrupted_at"]
+    assert checks["relu.forward"]["status"] == "pass"
     for cid in ("vectorised.linear", "vectorised.loss"):
         assert checks[cid]["status"] == "pass", explain(checks[cid])
