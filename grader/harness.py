@@ -116,6 +116,12 @@ def hyper_kwargs(fn, lr=0.0, momentum=0.0, l2=0.0):
 
 def call_with(fn, named, hyper=None):
     """Call fn, filling each parameter by name from `named` (a list of (regex, value))."""
+    args, kwargs = bind_with(fn, named, hyper)
+    return fn(*args, **kwargs)
+
+
+def bind_with(fn, named, hyper=None):
+    """The (args, kwargs) call_with would pass: bound once, a call can be replayed cheaply."""
     hyper = hyper or {}
     args, kwargs = [], {}
     positional_open = True
@@ -137,7 +143,7 @@ def call_with(fn, named, hyper=None):
             args.append(value)
         else:
             kwargs[p.name] = value
-    return fn(*args, **kwargs)
+    return args, kwargs
 
 
 _MISSING = object()
@@ -157,11 +163,16 @@ def method(obj, *names):
 
 def first_arg_call(fn, first, extra=(), hyper=None):
     """Call fn with `first` as its first required parameter and the rest filled by name."""
+    args, kwargs = first_arg_bind(fn, first, extra, hyper)
+    return fn(*args, **kwargs)
+
+
+def first_arg_bind(fn, first, extra=(), hyper=None):
     req = required_params(fn) or []
     named = list(extra)
     if req:
         named = [(re.compile("^" + re.escape(req[0]) + "$"), first)] + named
-    return call_with(fn, named, hyper)
+    return bind_with(fn, named, hyper)
 
 
 # ---------------------------------------------------------------- finding parameters
@@ -368,41 +379,249 @@ def probe_relu(roles, args):
 
 def loss_call(fn, z, y, upstream=None):
     """Call a loss method whatever order it takes logits, labels and the upstream gradient."""
+    args, kwargs = loss_bind(fn, z, y, upstream)
+    return fn(*args, **kwargs)
+
+
+def loss_bind(fn, z, y, upstream=None):
+    """The (args, kwargs) loss_call passes, worked out once from fn's parameter names."""
     z, y = (None if z is None else np.array(z)), np.array(y)  # copies: inputs may be modified
     req = required_params(fn) or []
     named = [(Y_NAMES, y), (re.compile(r"^(grad|grad_?out(put)?|dout|upstream|g|dl|delta)$", re.I), upstream),
              (X_NAMES, z), (re.compile(r"^(pred|preds|prediction|predictions|output|out|y_?hat|yhat|p|prob|probs|s|sig)$", re.I), z)]
     if len(req) == 1 and not any(rx.match(req[0]) for rx, _ in named):
-        return fn(y if upstream is not None or z is None else z)
+        return [y if upstream is not None or z is None else z], {}
     if len(req) == 2 and not all(any(rx.match(n) for rx, _ in named) for n in req):
-        return fn(z, y) if upstream is None else fn(upstream, y)
-    return call_with(fn, [(rx, v) for rx, v in named if v is not None] +
+        return ([z, y] if upstream is None else [upstream, y]), {}
+    return bind_with(fn, [(rx, v) for rx, v in named if v is not None] +
                      [(rx, v) for rx, v in named if v is None], hyper_kwargs(fn))
+
+
+def bound_step(record, name, bind):
+    """step() for a call worked out first: `bind()` gives (fn, args, kwargs). Returns the
+    value, whether it worked, and the bound call (to replay it, e.g. for timing) or None."""
+    calls = []
+
+    def run():
+        fn, args, kwargs = bind()
+        calls.append(lambda: fn(*args, **kwargs))
+        return calls[0]()
+
+    value, ok = step(record, name, run)
+    return value, ok, (calls[0] if ok and calls else None)
+
+
+def loss_objects(roles):
+    """(sigmoid, loss) instances of the student's loss; sigmoid is None for one class."""
+    name = roles.get("loss")
+    if isinstance(name, list):  # Sigmoid and CrossEntropy as two classes
+        return resolve(name[0])(), resolve(name[1])()
+    return None, role_class(roles, "loss")()
+
+
+def loss_pass(sig, ce, z, y, rec):
+    """Forward and backward through the student's loss with its own calling conventions,
+    each call recorded as a step of `rec`. Returns the bound calls of both passes,
+    {"forward": [...], "backward": [...]}, or None when a step failed."""
+    if sig is not None:
+        rec["split"] = True
+        sfwd = lambda: method(sig, "forward", "__call__")  # noqa: E731 (inside the step)
+        s, ok, sig_call = bound_step(rec, "sigmoid", lambda: (sfwd(), *first_arg_bind(sfwd(), z.copy())))
+        if not ok:
+            return None
+        cfwd = lambda: method(ce, "forward", "__call__")  # noqa: E731
+        _, fwd_ok, ce_call = bound_step(rec, "forward", lambda: (cfwd(), *loss_bind(cfwd(), s, y)))
+        ce_bwd = method(ce, "backward", "bprop")
+        dce, ok, ce_back = bound_step(rec, "ce_backward", lambda: (ce_bwd, *loss_bind(ce_bwd, s, y, upstream=1.0)))
+        if not ok:
+            return None
+        sbwd = method(sig, "backward", "bprop")
+        _, ok, sig_back = bound_step(rec, "backward", lambda: (
+            sbwd, *first_arg_bind(sbwd, dce, [(X_NAMES, z)], hyper_kwargs(sbwd))))
+        return {"forward": [sig_call, ce_call], "backward": [ce_back, sig_back]} if ok and fwd_ok else None
+    ones = np.ones_like(z)
+    fwd = lambda: method(ce, "forward", "__call__", "loss")  # noqa: E731
+    _, ok, fwd_call = bound_step(rec, "forward", lambda: (fwd(), *loss_bind(fwd(), z, y)))
+    if not ok:
+        return None
+    bwd = method(ce, "backward", "bprop", "backprop", "gradient")
+    _, ok, bwd_call = bound_step(rec, "backward", lambda: (bwd, *loss_bind(bwd, z, y, upstream=ones)))
+    return {"forward": [fwd_call], "backward": [bwd_call]} if ok else None
 
 
 def probe_loss(roles, args):
     z, y = arr(args["z"]), arr(args["y"])
-    ones = np.ones_like(z)
     rec = {}
-    name = roles.get("loss")
-    if isinstance(name, list):  # Sigmoid and CrossEntropy as two classes
-        sig, ce = resolve(name[0])(), resolve(name[1])()
-        rec["split"] = True
-        s, ok = step(rec, "sigmoid", lambda: first_arg_call(method(sig, "forward", "__call__"), z.copy()))
-        if not ok:
-            return rec
-        step(rec, "forward", lambda: loss_call(method(ce, "forward", "__call__"), s, y))
-        ce_bwd = method(ce, "backward", "bprop")
-        dce, ok = step(rec, "ce_backward", lambda: loss_call(ce_bwd, s, y, upstream=1.0))
-        if ok:
-            sbwd = method(sig, "backward", "bprop")
-            step(rec, "backward", lambda: first_arg_call(sbwd, dce, [(X_NAMES, z)], hyper_kwargs(sbwd)))
+    loss_pass(*loss_objects(roles), z, y, rec)
+    return rec
+
+
+# ---- probes: loss sanity and timing
+
+def per_sample_attrs(obj, n):
+    """The arrays a loss object holds with one entry per sample (self.p, self.s, ...)."""
+    return {k: encode(v) for k, v in array_attrs(obj).items() if v.size == n and v.shape[:1] == (n,)}
+
+
+def probe_loss_sanity(roles, args):
+    """The loss on a few random batches of moderate logits, then at logits of +-1e3 and
+    +-1e4: each pass on a fresh instance, with the per-sample arrays it keeps afterwards
+    (for one class, where its sigmoid is only visible as an attribute)."""
+    def one_pass(z, y):
+        rec = {}
+        sig, ce = loss_objects(roles)
+        loss_pass(sig, ce, z, y, rec)
+        if sig is None:
+            rec["attrs"] = per_sample_attrs(ce, len(z))
         return rec
-    layer = role_class(roles, "loss")()
-    _, ok = step(rec, "forward", lambda: loss_call(method(layer, "forward", "__call__", "loss"), z, y))
-    if ok:
-        bwd = method(layer, "backward", "bprop", "backprop", "gradient")
-        step(rec, "backward", lambda: loss_call(bwd, z, y, upstream=ones))
+
+    draws = [one_pass(z, y) for z, y in zip(arr(args["z_draws"]), arr(args["y_draws"]))]
+    return {"draws": draws, "extreme": one_pass(arr(args["z_extreme"]), arr(args["y_extreme"]))}
+
+
+class TooSlow(BaseException):
+    """A layer ran past its time limit in the timing probe. A BaseException, so neither
+    step() nor a student's `except Exception` swallows it."""
+
+
+class time_limit:
+    """Raise TooSlow in whatever Python code runs when `seconds` of wall time have passed."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        def ring(signum, frame):
+            raise TooSlow(f"still running after {self.seconds:g} s")
+        self.previous = signal.signal(signal.SIGALRM, ring)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+def clock(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def race(student, calibration, opts):
+    """Seconds per call of the student's bound call and of a numpy calibration call of the
+    same shapes, interleaved (calibration first in each round) so both see the same machine.
+
+    Up to `repeats` rounds; it stops early once two student calls each took over `slow_s`
+    or the student's calls add up to `budget_s` (never on one sample: a single call can be
+    slow only because the process was preempted). The first student call also warms up.
+    """
+    student_s, calib_s = [], []
+    while len(student_s) < opts["repeats"]:
+        calib_s.append(clock(calibration))
+        student_s.append(clock(student))
+        if len(student_s) >= 2 and (min(student_s) > opts["slow_s"] or sum(student_s) > opts["budget_s"]):
+            break
+    return {"student_s": student_s, "calibration_s": calib_s}
+
+
+def chain(calls):
+    if len(calls) == 1:
+        return calls[0]
+
+    def run():
+        for c in calls:
+            c()
+    return run
+
+
+def time_linear(roles, args, opts):
+    cls = role_class(roles, "linear")
+    x, W, b, g = arr(args["linear_x"]), arr(args["linear_W"]), arr(args["linear_b"]), arr(args["linear_grad"])
+    xc, Wc, bc, gc = x.copy(), W.copy(), b.copy(), g.copy()
+
+    def calib_backward():
+        gc @ Wc.T
+        xc.T @ gc
+        gc.sum(axis=0)
+
+    for transposed in (False, True):
+        layer, how, _ = construct_linear(cls, W, b, transposed)
+        fwd = method(layer, "forward", "__call__", "fprop")
+        fargs, fkw = first_arg_bind(fwd, x.copy())
+        try:  # the first student call of the race is the one that may fail
+            forward = race(lambda: fwd(*fargs, **fkw), lambda: xc @ Wc + bc, opts)
+            break
+        except Exception:
+            if transposed or how != "(W, b)":
+                raise
+    bwd = method(layer, "backward", "bprop", "backprop")
+    bargs, bkw = first_arg_bind(bwd, g.copy(), [(X_NAMES, x.copy())], hyper_kwargs(bwd))
+    backward = race(lambda: bwd(*bargs, **bkw), calib_backward, opts)
+    return {"forward": forward, "backward": backward, "shapes": {"x": list(x.shape), "W": list(W.shape)}}
+
+
+def time_relu(roles, args, opts):
+    x, g = arr(args["relu_x"]), arr(args["relu_grad"])
+    xc, gc = x.copy(), g.copy()
+    layer = role_class(roles, "relu")()
+    fwd = method(layer, "forward", "__call__")
+    fargs, fkw = first_arg_bind(fwd, x.copy())
+    forward = race(lambda: fwd(*fargs, **fkw), lambda: np.maximum(xc, 0), opts)
+    bwd = method(layer, "backward", "bprop", "backprop")
+    bargs, bkw = first_arg_bind(bwd, g.copy(), [(X_NAMES, x.copy())], hyper_kwargs(bwd))
+    backward = race(lambda: bwd(*bargs, **bkw), lambda: gc * (xc > 0), opts)
+    return {"forward": forward, "backward": backward, "shapes": {"x": list(x.shape)}}
+
+
+def time_loss(roles, args, opts):
+    z, y = arr(args["loss_z"]), arr(args["loss_y"])
+    zc, yc, n = z.copy(), y.copy(), len(z)
+    sig, ce = loss_objects(roles)
+    scratch = {}
+    calls = loss_pass(sig, ce, z, y, scratch)  # one untimed pass binds every call
+    if calls is None:
+        name, rec = next(((k, v) for k, v in scratch.items() if isinstance(v, dict) and not v.get("ok")),
+                         ("forward", {}))
+        err = rec.get("error") or {}
+        raise ProbeError(f"the loss could not be called for timing: its {name} step raised "
+                         f"{err.get('type', 'an error')}: {err.get('message', '')}")
+
+    def calib_forward():
+        s = 1.0 / (1.0 + np.exp(-zc))
+        return -np.mean(yc * np.log(s) + (1.0 - yc) * np.log(1.0 - s))
+
+    s0 = 1.0 / (1.0 + np.exp(-zc))
+    if sig is None:
+        def calib_backward():
+            return (s0 - yc) / n
+    else:  # mirror the student's two backward calls: cross-entropy, then sigmoid
+        def calib_backward():
+            d = (-(yc / s0) + (1.0 - yc) / (1.0 - s0)) / n
+            return d * s0 * (1.0 - s0)
+    forward = race(chain(calls["forward"]), calib_forward, opts)
+    backward = race(chain(calls["backward"]), calib_backward, opts)
+    return {"forward": forward, "backward": backward, "split": sig is not None,
+            "shapes": {"z": list(z.shape)}}
+
+
+TIMED = (("linear", time_linear), ("relu", time_relu), ("loss", time_loss))
+
+
+def probe_timing(roles, args):
+    """Raw timings of each layer's forward and backward against numpy calibration calls;
+    each layer in its own step, under its own wall-clock limit, so one slow or broken
+    layer leaves the others timed."""
+    opts = {k: args[k] for k in ("repeats", "slow_s", "budget_s")}
+    rec = {}
+    for name, timer in TIMED:
+        if not roles.get(name):
+            continue
+        try:
+            with time_limit(args["limit_s"]):
+                step(rec, name, lambda: timer(roles, args, opts))
+        except TooSlow as e:
+            rec[name] = {"ok": False, "error": describe(e), "limit_s": args["limit_s"]}
     return rec
 
 
@@ -846,6 +1065,8 @@ PROBES = {
     "linear": probe_linear,
     "relu": probe_relu,
     "loss": probe_loss,
+    "loss_sanity": probe_loss_sanity,
+    "timing": probe_timing,
     "gradcheck": probe_gradcheck,
     "update": probe_update,
     "train": probe_train,
@@ -965,6 +1186,7 @@ def main():
         plan[key] = os.path.abspath(plan[key])
     apply_limits(plan.get("limits", {}))
     import numpy
+    import numpy.random  # lazy in numpy 2: imported here once (~8 ms), not in every child
     np = numpy
     os.makedirs(plan["work_dir"], exist_ok=True)
     results = {"harness": "nngrader", "probes": {}}

@@ -60,10 +60,45 @@ def loss_inputs(seed: int) -> dict:
     return {"z": r.uniform(-3, 3, (N, 1)), "y": y}
 
 
+def loss_sanity_inputs(seed: int) -> dict:
+    """A few random batches of moderate logits (N(0, 3), both labels in each), and logits
+    of +-1e3 and +-1e4 with both labels, so the loss is confidently right and wrong."""
+    r = rng(seed, "loss_sanity")
+    draws, n = 4, 16
+    y = np.tile((np.arange(n) % 2).astype(float).reshape(1, n, 1), (draws, 1, 1))
+    y = r.permuted(y, axis=1)
+    big = [1e3, -1e3, 1e3, -1e3, 1e4, -1e4, 1e4, -1e4, 0.0]
+    labels = [1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]
+    return {"z_draws": r.normal(0.0, 3.0, (draws, n, 1)), "y_draws": y,
+            "z_extreme": np.array(big).reshape(-1, 1), "y_extreme": np.array(labels).reshape(-1, 1)}
+
+
+# Timing sizes: a per-row Python loop over 512 samples costs ~50-150x numpy here, while
+# vectorised variants (einsum, np.where, boolean masks) stay within ~1-5x. Wider layers
+# would favour BLAS over einsum and widen that gap for correct code.
+TIMING_N, TIMING_IN, TIMING_OUT, TIMING_RELU = 512, 8, 4, 16
+
+
+def timing_inputs(seed: int) -> dict:
+    r = rng(seed, "timing")
+    n = TIMING_N
+    return {
+        "linear_x": r.normal(size=(n, TIMING_IN)), "linear_W": r.normal(size=(TIMING_IN, TIMING_OUT)),
+        "linear_b": r.normal(size=TIMING_OUT), "linear_grad": r.normal(size=(n, TIMING_OUT)),
+        "relu_x": r.normal(size=(n, TIMING_RELU)), "relu_grad": r.normal(size=(n, TIMING_RELU)),
+        "loss_z": r.normal(0.0, 2.0, (n, 1)), "loss_y": (np.arange(n) % 2).astype(float).reshape(n, 1),
+        # up to 9 interleaved rounds; stop once two calls took > 5 ms each or 20 ms in all;
+        # a layer still running after 2 s is stopped (the probe's own timeout stays the backstop)
+        "repeats": 9, "slow_s": 0.005, "budget_s": 0.02, "limit_s": 2.0,
+    }
+
+
 INPUTS = {
     "linear": linear_inputs,
     "relu": relu_inputs,
     "loss": loss_inputs,
+    "loss_sanity": loss_sanity_inputs,
+    "timing": timing_inputs,
     "gradcheck": lambda seed: gradcheck_inputs(seed),
     "update": lambda seed: update_inputs(seed),
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import layers, network, training, update
+from . import layers, network, sanity, training, update, vectorised
 
 
 @dataclass(frozen=True)
@@ -50,5 +50,12 @@ REGISTRY: dict[str, CheckSpec] = {
             "max_epochs": 800, "patience": 40, "loss_target": 0.1}),
         CheckSpec("mlp.init_loss", "train_overfit20", training.init_loss, 0.5, 0.0, params={
             "tolerance": 0.3}),
+        # loss sanity (tips 1, 4, 5) and vectorisation (tip 6); threshold: for loss.nonnegative
+        # how far below 0 a loss may round, for vectorised.* the slowdown ratio allowed
+        CheckSpec("loss.nonnegative", "loss_sanity", sanity.loss_nonnegative, 1, 1e-9),
+        CheckSpec("loss.stable", "loss_sanity", sanity.loss_stable, 1, 0.0),
+        CheckSpec("vectorised.linear", "timing", vectorised.vectorised_linear, 1, 10.0),
+        CheckSpec("vectorised.relu", "timing", vectorised.vectorised_relu, 1, 10.0),
+        CheckSpec("vectorised.loss", "timing", vectorised.vectorised_loss, 1, 10.0),
     ]
 }

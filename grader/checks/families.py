@@ -31,6 +31,12 @@ DESCRIBE = {
     "mean_grad_not_divided": "the loss is a mean over the batch but its gradient is not divided by the batch size",
     "sum_grad_divided": "the loss is a sum over the batch but its gradient is divided by the batch size",
     "loss_grad_sign": "the loss gradient has the wrong sign (sigmoid(z) - y flipped)",
+    # loss sanity and vectorisation (issue 4)
+    "unstable_sigmoid": "the sigmoid overflows for large logits: exp is taken of a large positive number (the log-sum-exp trick avoids it)",
+    "unstable_log": "the loss takes the log of a sigmoid that has rounded to exactly 0 or 1, so it is infinite for large logits",
+    "batch_loops": "the layer loops over the samples of the batch in Python instead of using whole-array operations",
+    "nested_loops": "the layer has nested Python loops",
+    "not_vectorised": "the layer is many times slower than the same numpy array operations",
     "script_global": "a method reads a global variable defined only by the training script",
     "no_mlp": "there is no MLP class to drive the layers",
     "grad_sign": "the gradient has the wrong sign",
