@@ -43,8 +43,11 @@ class SigmoidCrossEntropy(object):
 
     def forward(self, x, y):
         self.y = y
-        self.sg = 1 / (1 + np.exp(-x))
-        return np.mean(-y * np.log(self.sg + 1e-12) - (1 - y) * np.log(1 - self.sg + 1e-12))
+        # sigmoid without overflow: exp only ever sees -|x|
+        e = np.exp(-np.abs(x))
+        self.sg = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        # log(1 + e^x) - y*x, written with logaddexp so big scores stay finite (tip 1)
+        return np.mean(np.logaddexp(0, x) - y * x)
 
     def backward(self, grad_output, learning_rate=0.0, momentum=0.0, l2_penalty=0.0):
         return grad_output * (self.sg - self.y) / self.y.shape[0]
