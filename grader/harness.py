@@ -29,7 +29,6 @@ MOMENTUM_NAMES = re.compile(r"^(mu|beta|rho|momentum|moment)$", re.I)
 L2_NAMES = re.compile(r"^(l2|l2_?penalty|l2_?reg|reg|lam|lamb|lambd|lambda_|weight_?decay|wd|decay|penalty|l2_?lambda)$", re.I)
 X_NAMES = re.compile(r"^(x|xs|inp|input|inputs|a|a_?prev|x_?in|data|z|logits|scores)$", re.I)
 Y_NAMES = re.compile(r"^(y|ys|t|target|targets|label|labels|y_?true|y_?batch|gt|truth)$", re.I)
-GRAD_NAMES = re.compile(r"(grad|delta|dout|dy|dz|upstream|^d|err)", re.I)
 UPDATE_METHODS = ("update", "step", "update_params", "update_parameters", "update_weights",
                   "weight_update", "apply_gradients", "sgd", "sgd_update", "optimize")
 

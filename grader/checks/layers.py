@@ -26,6 +26,15 @@ def setup(ctx: Context, role: str, probe: str, method: str):
     return who, ctx.probes.get(probe), failed
 
 
+def observed(ctx: Context, role: str, probe: str, method: str, step: str | None = None):
+    """(who, probe run, the step's value, early verdict) for one method of one layer."""
+    who, run, failed = setup(ctx, role, probe, method)
+    if failed:
+        return who, run, None, failed
+    value, failed = step_failure(ctx, run, step or method, who)
+    return who, run, value, failed
+
+
 def judged(got, expected, check_id: str, ctx: Context, who: str, quantity: str,
            families: dict | None = None) -> Verdict:
     th = ctx.settings(check_id)["threshold"]
@@ -39,10 +48,7 @@ def judged(got, expected, check_id: str, ctx: Context, who: str, quantity: str,
 # ---------------------------------------------------------------- linear
 
 def linear_forward(ctx: Context) -> Verdict:
-    who, run, failed = setup(ctx, "linear", "linear", "forward")
-    if failed:
-        return failed
-    got, failed = step_failure(ctx, run, "forward", who)
+    who, run, got, failed = observed(ctx, "linear", "linear", "forward")
     if failed:
         return failed
     i = ctx.inputs["linear"]
@@ -95,10 +101,7 @@ def by_shape(arrays: list, shapes) -> np.ndarray | None:
 
 
 def linear_backward(ctx: Context) -> Verdict:
-    who, run, failed = setup(ctx, "linear", "linear", "backward")
-    if failed:
-        return failed
-    returned, failed = step_failure(ctx, run, "backward", who)
+    who, run, returned, failed = observed(ctx, "linear", "linear", "backward")
     if failed:
         return failed
     i = ctx.inputs["linear"]
@@ -187,10 +190,7 @@ def backward_failure(who, results, sources, n, fraction, th) -> Verdict:
 # ---------------------------------------------------------------- relu
 
 def relu_forward(ctx: Context) -> Verdict:
-    who, run, failed = setup(ctx, "relu", "relu", "forward")
-    if failed:
-        return failed
-    got, failed = step_failure(ctx, run, "forward", who)
+    who, run, got, failed = observed(ctx, "relu", "relu", "forward")
     if failed:
         return failed
     x = ctx.inputs["relu"]["x"]
@@ -199,10 +199,7 @@ def relu_forward(ctx: Context) -> Verdict:
 
 
 def relu_backward(ctx: Context) -> Verdict:
-    who, run, failed = setup(ctx, "relu", "relu", "backward")
-    if failed:
-        return failed
-    got, failed = step_failure(ctx, run, "backward", who)
+    who, run, got, failed = observed(ctx, "relu", "relu", "backward")
     if failed:
         return failed
     x, g = ctx.inputs["relu"]["x"], ctx.inputs["relu"]["grad"]
@@ -231,10 +228,7 @@ def loss_value(got) -> tuple[object, str]:
 
 
 def loss_forward(ctx: Context) -> Verdict:
-    who, run, failed = setup(ctx, "loss", "loss", "forward")
-    if failed:
-        return failed
-    got, failed = step_failure(ctx, run, "forward", who)
+    who, run, got, failed = observed(ctx, "loss", "loss", "forward")
     if failed:
         return failed
     z, y = ctx.inputs["loss"]["z"], ctx.inputs["loss"]["y"]
@@ -270,10 +264,7 @@ def loss_convention(ctx: Context) -> str | None:
 
 
 def loss_backward(ctx: Context) -> Verdict:
-    who, run, failed = setup(ctx, "loss", "loss", "backward")
-    if failed:
-        return failed
-    got, failed = step_failure(ctx, run, "backward", who)
+    who, run, got, failed = observed(ctx, "loss", "loss", "backward")
     if failed:
         return failed
     z, y = ctx.inputs["loss"]["z"], ctx.inputs["loss"]["y"]
