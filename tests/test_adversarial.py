@@ -52,8 +52,13 @@ FILL_GLOBS = ["/tmp/nngrader_adv_fill_*", "/var/tmp/nngrader_adv_fill_*",
               "/dev/shm/nngrader_adv_fill_*", "/root/nngrader_adv_fill_*", "/nngrader_adv_fill_*"]
 
 # Attacks on the machine whose layers are correct: once contained, they keep full marks.
-FULL_MARKS = ["network", "snoop", "env_leak", "daemon", "fill_disk", "fork_bomb",
-              "spin_thread", "huge_output", "pickle_payload"]
+FULL_MARKS = ["network", "snoop", "env_leak", "daemon", "fill_disk", "huge_output",
+              "pickle_payload"]
+# These burn their own CPU while the probe runs (Docker gives a box one CPU): a long
+# training probe may run out of time, the quick layer probes may not.
+CPU_BURNERS = ["fork_bomb", "spin_thread"]
+LAYER_CHECKS = ["linear.forward", "linear.backward", "relu.forward", "relu.backward",
+                "loss.forward", "loss.backward"]
 
 
 class Listener:
@@ -307,6 +312,9 @@ def test_contained_attacks_keep_the_marks_their_layers_earn(batch):
         r = batch.results[sid]
         bad = {k: v for k, v in statuses(r).items() if v != "pass"}
         assert r["score"] == r["max_score"], (sid, bad, r["meta"]["sandbox"])
+    for sid in CPU_BURNERS:
+        r = batch.results[sid]
+        assert {statuses(r)[c] for c in LAYER_CHECKS} == {"pass"}, (sid, statuses(r))
 
 
 # ---------------------------------------------------------------- nothing gets out
