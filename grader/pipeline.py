@@ -42,7 +42,9 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> 
         box = Path(tmp)
         plan.write_box(box, sub, roles, probes, rubric.limits, rubric.seed)
         outcome = sandbox.run(box, rubric.limits)
-        runs = observe.read_results(box) or {}
+        # Only a harness that ran to its end wrote results.json: if it was killed (e.g. by
+        # the student's code, right after writing a forged file there), nothing is trusted.
+        runs = (observe.read_results(box) or {}) if outcome.exit_code == 0 else {}
     meta["sandbox"] = {**outcome.to_json(), "isolated": sandbox.isolated}
     meta["probes"] = {pid: {"status": r.status, "elapsed_s": round(r.elapsed_s, 4)} for pid, r in runs.items()}
     meta["output"] = (outcome.stdout[-2000:] + outcome.stderr[-2000:]).strip()

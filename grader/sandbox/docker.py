@@ -184,7 +184,7 @@ class DockerSandbox:
             image=self.image, name=name, labels={LABEL: str(os.getpid())},
             command=[self.python, "-I", "-S", "-B", "harness.py", "plan.json", self.libdir],
             user=f"{uid}:{uid}", working_dir="/box", detach=True,
-            environment=scrubbed_env(Path("/box")) | {"TMPDIR": "/tmp"},
+            environment=scrubbed_env(Path("/box")) | {"TMPDIR": "/tmp", "NNGRADER_SOLE_UID": "1"},
             network_mode="none", read_only=True, cap_drop=["ALL"],
             security_opt=["no-new-privileges"], init=True,
             pids_limit=limits.processes, mem_limit=limits.memory_mb * mb,
@@ -217,7 +217,7 @@ class DockerSandbox:
             return RunOutcome("timeout", message=f"stopped after the wall-clock limit of "
                               f"{limits.wall_s:g} s", **common)
         if oom:
-            return RunOutcome("memory", signal=9,
+            return RunOutcome("memory", exit_code=code, signal=code - 128 if code > 128 else None,
                               message=f"ran out of memory (limit {limits.memory_mb} MB)", **common)
         if code > 128:  # tini reports a child killed by signal N as 128 + N
             sig = code - 128

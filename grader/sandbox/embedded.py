@@ -176,7 +176,7 @@ class EmbeddedSandbox:
               "RLIMIT_CORE": [0, 0]}
         if not self.cgroup_kind:  # no memory cgroup: the address-space limit is all there is
             rl["RLIMIT_AS"] = [limits.memory_mb * mb] * 2
-        env = scrubbed_env(Path(WORKDIR)) | {"TMPDIR": "/tmp"}
+        env = scrubbed_env(Path(WORKDIR)) | {"TMPDIR": "/tmp", "NNGRADER_SOLE_UID": "1"}
         return {
             "status_fd": status_fd, "userns": self.userns, "uid": uid, "box": str(box),
             "root": str(STATE_DIR / "root"), "binds": self.binds, "symlinks": self.links,
@@ -191,7 +191,10 @@ class EmbeddedSandbox:
         cpu = usage.ru_utime + usage.ru_stime
         peak = group.peak_mb() if group else usage.ru_maxrss / 1024
         if not timed_out and group and group.oom_killed():
-            return RunOutcome("memory", signal=9, wall_s=wall, cpu_s=cpu, max_rss_mb=peak,
+            # the OOM killer may have picked one probe's process: the harness can still
+            # have finished (exit 0), and then its results stand
+            return RunOutcome("memory", exit_code=status.get("exit"),
+                              signal=status.get("signal"), wall_s=wall, cpu_s=cpu, max_rss_mb=peak,
                               stdout=stdout, stderr=stderr,
                               message=f"ran out of memory (limit {limits.memory_mb} MB)",
                               **common)
