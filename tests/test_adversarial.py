@@ -33,13 +33,13 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, REPO, validate_result
+from sandbox_cases import leftovers
 
 ADVERSARIAL = FIXTURES / "adversarial"
 HONEST = ["classic_template.py", "renamed_classes.py", "optimizer_object.py"]
 CONTROL = "buggy/relu_no_mask.py"  # the bug forged_stdout/result_files/monkeypatch carry
 HOSTILE_ID = '=HYPERLINK("x")<img src=y onerror=alert(3)>'  # no "/" in a file name  # html_injection.py is graded under this name
 PORTS = range(47310, 47330)  # what network.py scans
-POOL = range(61000, 62000)
 TIMEOUT_S, WALL_S, MEMORY_MB = 3, 30, 256
 LEAK_TOKEN = "LEAKED"  # fixtures build it as "LEA" + "KED" when they found something
 
@@ -131,47 +131,6 @@ def outside_files() -> list[str]:
     found = [p for p in WATCHED if os.path.lexists(p)]
     for pattern in FILL_GLOBS:
         found += glob.glob(pattern)
-    return found
-
-
-def pool_processes() -> list[tuple[int, str]]:
-    """(pid, cgroup text) of every process owned by a sandbox uid."""
-    out = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = Path(entry.path, "status").read_text()
-            cgroup = Path(entry.path, "cgroup").read_text()
-        except OSError:
-            continue
-        uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
-        if uid in POOL:
-            out.append((int(entry.name), cgroup))
-    return out
-
-
-def docker_ids() -> set[str]:
-    try:
-        ids = subprocess.run(["docker", "ps", "-aq", "--no-trunc"], capture_output=True,
-                             text=True, timeout=20).stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        return set()
-    return set(ids)
-
-
-def leftovers(grader_pid: int) -> list[str]:
-    """Processes of this batch still alive. Other graders may run on this machine at the
-    same time, so a pool process counts as ours when its cgroup was this grader's
-    (nngrader-PID-N) or belongs to a container that no longer exists."""
-    live = docker_ids()
-    found = []
-    for pid, cgroup in pool_processes():
-        if f"nngrader-{grader_pid}-" in cgroup:
-            found.append(f"pid {pid} in this grader's cgroup")
-        for cid in re.findall(r"docker[/-]([0-9a-f]{64})", cgroup):
-            if cid not in live:
-                found.append(f"pid {pid} of removed container {cid[:12]}")
     return found
 
 
