@@ -965,6 +965,7 @@ def main():
         plan[key] = os.path.abspath(plan[key])
     apply_limits(plan.get("limits", {}))
     import numpy
+    import numpy.random  # numpy 2 imports it lazily: once here, not in every probe child
     np = numpy
     os.makedirs(plan["work_dir"], exist_ok=True)
     results = {"harness": "nngrader", "probes": {}}
