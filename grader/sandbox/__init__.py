@@ -30,8 +30,9 @@ def open_sandbox(name: str = "auto") -> Sandbox:
 
 
 def _namespaced(strict: bool) -> Sandbox:
-    from .embedded import EmbeddedSandbox
+    from .embedded import POOL, EmbeddedSandbox
     from .probe import probe
+    POOL.prestart()  # a worker imports numpy while the probe runs
     caps = probe()
     if caps.namespaces and (caps.root or not strict):
         return EmbeddedSandbox(userns=caps.userns, cgroup_kind=caps.cgroup_kind)

@@ -70,8 +70,11 @@ class PlainSandbox:
         )
 
 
-def pump(proc: subprocess.Popen, caps: dict, deadline: float) -> bool:
-    """Read both pipes into their caps until EOF or the deadline; True when it timed out."""
+def pump(proc, caps: dict, deadline: float, ended=None) -> bool:
+    """Read both pipes into their caps until EOF or the deadline; True when it timed out.
+
+    `ended()` says whether the process has exited (default: our own child, not reaped)."""
+    ended = ended or (lambda: exited(proc.pid))
     sel = selectors.DefaultSelector()
     for stream, cap in caps.items():
         os.set_blocking(stream.fileno(), False)
@@ -90,7 +93,7 @@ def pump(proc: subprocess.Popen, caps: dict, deadline: float) -> bool:
                     key.fileobj.close()
         # Pipes closed: the harness is exiting; wait until the deadline for it to end, but
         # without reaping it (WNOWAIT) so the caller's wait4 still gets its rusage.
-        while not exited(proc.pid):
+        while not ended():
             if time.monotonic() > deadline:
                 return True
             time.sleep(0.002)
