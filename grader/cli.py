@@ -65,6 +65,14 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sandbox", default="auto", help="auto (default), strict, plain or docker")
 
 
+def warm_sandbox(args, workers: int = 1) -> None:
+    """Start the sandbox's pre-started workers first thing, so their interpreter start and
+    numpy import run while this process imports the grader and reads the rubric."""
+    if args.sandbox in ("auto", "strict") and sys.platform == "linux":
+        from .sandbox.embedded import POOL
+        POOL.prestart(workers)
+
+
 def setup(args):
     from .rubric import RubricError, load_rubric
     from .sandbox import SandboxUnavailable, open_sandbox
@@ -129,11 +137,12 @@ def guard(cell: str) -> str:
 
 
 def cmd_check(args) -> int:
+    if not args.file.exists():
+        raise UsageError(f"{args.file}: no such file or folder")
+    warm_sandbox(args)
     from .pipeline import safe_grade
     from .report import terminal
 
-    if not args.file.exists():
-        raise UsageError(f"{args.file}: no such file or folder")
     rubric, sandbox = setup(args)
     result = safe_grade(args.file, args.file.stem, rubric, sandbox)
     if args.json:

@@ -15,6 +15,7 @@ same, step for step. With `zygote=False` (or NNGRADER_ZYGOTE=0) each run execs
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import itertools
@@ -115,7 +116,8 @@ class EmbeddedSandbox:
     def __init__(self, userns: bool = False, cgroup_kind: str | None = None,
                  zygote: bool | None = None):
         if zygote is None:
-            zygote = os.environ.get("NNGRADER_ZYGOTE", "1") != "0" and hasattr(os, "pidfd_open")
+            from .probe import zygote_possible
+            zygote = zygote_possible()
         self.zygote = zygote
         self.userns = userns
         self.cgroup_kind = None if userns else cgroup_kind
@@ -348,6 +350,9 @@ class ZygotePool:
 
     def prestart(self, n: int = 1) -> None:
         """Start workers now, so their numpy import overlaps the grader's own start-up."""
+        from .probe import zygote_possible
+        if not zygote_possible():
+            return
         with self.lock:
             missing = n - len(self.idle)
         for _ in range(max(0, missing)):
@@ -361,6 +366,7 @@ class ZygotePool:
 
 
 POOL = ZygotePool()
+atexit.register(POOL.close)  # workers end with the grader (and are reaped, for rusage)
 
 
 class ZygoteRun:

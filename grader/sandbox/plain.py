@@ -8,6 +8,8 @@ several grader threads at once.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import selectors
 import signal
@@ -33,10 +35,12 @@ def scrubbed_env(home: Path) -> dict[str, str]:
     }
 
 
+@functools.lru_cache(maxsize=1)
 def numpy_libdir() -> str:
-    """The folder holding the grader's numpy package (its site-packages)."""
-    import numpy
-    return str(Path(numpy.__file__).resolve().parent.parent)
+    """The folder holding the grader's numpy package (its site-packages), found without
+    importing numpy (a pre-started sandbox worker needs it before the grader has numpy)."""
+    spec = importlib.util.find_spec("numpy")
+    return str(Path(spec.origin).resolve().parent.parent)
 
 
 def harness_argv(python: str = sys.executable, libdirs: tuple[str, ...] = ()) -> list[str]:
