@@ -334,19 +334,33 @@ class ZygotePool:
     def __init__(self):
         self.lock = threading.Lock()
         self.idle: list[Zygote] = []
+        self.busy: set[Zygote] = set()
 
     def take(self) -> Zygote:
         with self.lock:
-            if self.idle:
-                return self.idle.pop()
-        return Zygote()
+            z = self.idle.pop() if self.idle else None
+        z = z or Zygote()
+        with self.lock:
+            self.busy.add(z)
+        return z
 
     def give(self, z: Zygote) -> None:
-        if z.broken:
-            z.close()
-            return
         with self.lock:
-            self.idle.append(z)
+            self.busy.discard(z)
+            if not z.broken:
+                self.idle.append(z)
+                return
+        z.close()
+
+    def kill_all(self) -> None:
+        """Stop every worker now, busy ones too: their runs end (the launchers die with
+        their worker) and the waiting grader threads get an internal outcome."""
+        with self.lock:
+            workers = list(self.busy) + self.idle
+            self.idle = []
+        for z in workers:
+            z.broken = True
+            kill_group(z.proc.pid)
 
     def prestart(self, n: int = 1) -> None:
         """Start workers now, so their numpy import overlaps the grader's own start-up."""
