@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -199,7 +200,9 @@ class DaskExecutor:
         except ImportError:
             raise RuntimeError("the dask executor needs dask.distributed: "
                                "pip install 'nngrader[dask]'") from None
-        self.client = Client(address, timeout="10s", set_as_default=False)
+        # Connect timeout: dask's distributed.comm.timeouts.connect (30 s unless configured,
+        # e.g. DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s).
+        self.client = Client(address)
         self.sandbox_name = sandbox_name
         self.futures: list = []
 
@@ -263,14 +266,17 @@ def unpack(files: dict[str, bytes], target: Path) -> None:
 
 
 _SANDBOXES: dict = {}
+_SANDBOXES_LOCK = threading.Lock()
 
 
 def worker_sandbox(name: str):
-    """One sandbox per worker process and name (the probe and worker pool are paid once)."""
-    if name not in _SANDBOXES:
-        from .sandbox import open_sandbox
-        _SANDBOXES[name] = open_sandbox(name)
-    return _SANDBOXES[name]
+    """One sandbox per worker process and name (the probe and worker pool are paid once,
+    by the first of the worker's threads)."""
+    with _SANDBOXES_LOCK:
+        if name not in _SANDBOXES:
+            from .sandbox import open_sandbox
+            _SANDBOXES[name] = open_sandbox(name)
+        return _SANDBOXES[name]
 
 
 def grade_remote(sid: str, name: str, files: dict[str, bytes], rubric: Rubric,

@@ -42,6 +42,7 @@ LIBDIR = "/nnlib"            # where numpy alone is bound inside the box
 WORKDIR = "/sandbox/box"     # the box's copy inside, on the private tmpfs
 UID_FIRST, UID_COUNT = 61000, 1000
 INNER_UID = 1000             # the one uid mapped in a user namespace (non-root host)
+RUN_NUMBERS = itertools.count()  # names this process's cgroups, whichever sandbox runs
 
 
 class UidPool:
@@ -126,7 +127,6 @@ class EmbeddedSandbox:
         self.pool = UidPool()
         self.python = os.path.realpath(sys.executable)
         self.binds, self.links, self.hide = host_layout()
-        self.counter = itertools.count()
         (STATE_DIR / "root").mkdir(parents=True, exist_ok=True, mode=0o700)
         cgroups.sweep_stale(self.cgroup_kind)
 
@@ -148,7 +148,7 @@ class EmbeddedSandbox:
     def _run(self, box: Path, limits: Limits, uid: int) -> RunOutcome:
         group = None
         if self.cgroup_kind:
-            name = f"{os.getpid()}-{next(self.counter)}"
+            name = f"{os.getpid()}-{next(RUN_NUMBERS)}"  # unique across instances too
             # +2: the launcher and PID 1 sit in the group too
             group = cgroups.RunGroup.create(self.cgroup_kind, name, limits.memory_mb,
                                             limits.processes + 2)
