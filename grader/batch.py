@@ -151,6 +151,10 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, executor, *, force: bool 
     except KeyboardInterrupt:
         interrupted = True
         executor.abort()
+        for job in todo:  # a result whose write the interrupt cut into may be complete
+            if job.sid not in done and (hit := cached(out, job)) is not None:
+                results[job.sid] = hit
+                done.add(job.sid)
     ordered = sorted(results.values(), key=lambda r: r.id)
     pending = [j.sid for j in todo if j.sid not in done]
     return Batch(ordered, skipped, time.monotonic() - start, graded=len(done),
