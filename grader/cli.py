@@ -45,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grade", help="grade every submission in a folder")
     g.add_argument("folder", type=Path)
     g.add_argument("--out", type=Path, required=True, help="output folder")
-    g.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel submissions (default: cores)")
+    g.add_argument("--jobs", type=int, default=default_jobs(),
+                   help="parallel submissions (default: the number of cores, %(default)s here)")
+    g.add_argument("--force", action="store_true",
+                   help="regrade every submission, even those whose result is up to date")
+    g.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="where submissions run: this machine (default) or a Dask cluster")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="the Dask scheduler, e.g. tcp://host:8786 (with --executor dask)")
     add_common(g)
     g.set_defaults(func=cmd_grade)
 
@@ -60,9 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def default_jobs() -> int:
+    """The cores this process may use (its CPU affinity), else the machine's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rubric", type=Path, help="rubric TOML (default: the bundled one)")
     p.add_argument("--sandbox", default="auto", help="auto (default), strict, plain or docker")
+
+
+def warm_sandbox(args, workers: int = 1) -> None:
+    """Start the sandbox's pre-started workers first thing, so their interpreter start and
+    numpy import run while this process imports the grader and reads the rubric."""
+    if args.sandbox in ("auto", "strict") and sys.platform == "linux":
+        from .sandbox.embedded import POOL
+        POOL.prestart(workers)
 
 
 def setup(args):
@@ -81,37 +104,109 @@ def setup(args):
 
 
 def cmd_grade(args) -> int:
-    from .load import discover
-    from .pipeline import grade_batch
-    from .report import html, markdown
-    from .report.progress import Progress
-
     if not args.folder.is_dir():
         raise UsageError(f"{args.folder}: no such folder")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    rubric, sandbox = setup(args)
+    if args.executor == "dask" and not args.scheduler:
+        raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+    if args.scheduler and args.executor != "dask":
+        raise UsageError("--scheduler goes with --executor dask")
+    if args.executor == "local":
+        warm_sandbox(args, args.jobs)
+    from .batch import run_batch
+    from .report import html, markdown
+    from .report.progress import Progress
+
+    if args.executor == "local":
+        from .batch import LocalExecutor
+        rubric, sandbox = setup(args)
+        executor = LocalExecutor(sandbox, args.jobs)
+    else:
+        rubric = load_rubric_or_exit(args)
+        executor = dask_executor(args)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"{args.out}: cannot create the output folder ({e.strerror})") from None
 
-    def write(result: Result, out: Path) -> None:
-        result.write(out / result.id / "result.json")
+    def reports(result: Result, out: Path) -> None:
         write_atomic(out / result.id / "feedback.md", markdown.render(result))
         html.write_student_html(result, out / result.id / "feedback.html")
 
-    with Progress(len(discover(args.folder)[0])) as progress:
-        batch = grade_batch(args.folder, args.out, rubric, sandbox, args.jobs, progress.update, write)
+    def write(result: Result, out: Path) -> None:
+        reports(result, out)
+        result.write(out / result.id / "result.json")  # last: its presence means complete
+
+    def refresh(result: Result, out: Path) -> None:
+        if not all((out / result.id / name).is_file() for name in ("feedback.md", "feedback.html")):
+            reports(result, out)
+
+    progress = None
+
+    def on_start(todo: int, cached: int) -> None:
+        nonlocal progress
+        if cached:
+            print(f"nngrader: {cached} submission{'s' if cached != 1 else ''} up to date "
+                  f"(unchanged file, rubric and grader); grading {todo}", file=sys.stderr)
+        progress = Progress(todo)
+
+    stop_on_sigterm()
+    try:
+        batch = run_batch(args.folder, args.out, rubric, executor, force=args.force, write=write,
+                          refresh=refresh, on_start=on_start,
+                          on_result=lambda r: progress.update(r))
+    finally:
+        if progress is not None:
+            progress.close()
+        getattr(executor, "close", lambda: None)()
     for note in batch.skipped:
         print(f"nngrader: {note}", file=sys.stderr)
+    # Written once, at the end, from every result (new and up to date): always the whole class.
     write_atomic(args.out / "summary.csv", summary_csv(batch.results))
     html.write_dashboard(batch.results, args.out, batch.elapsed_s)
     errored = sum(1 for r in batch.results if r.error)
-    print(f"nngrader: graded {len(batch.results)} submissions in {batch.elapsed_s:.1f} s "
-          f"({errored} could not be graded); results in {args.out}, "
+    if batch.interrupted:
+        print(f"nngrader: interrupted; {batch.graded} graded in this run and kept, "
+              f"{len(batch.pending)} left: run the same command again to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"nngrader: graded {batch.graded} submissions in {batch.elapsed_s:.1f} s "
+          f"({batch.cached} up to date, {errored} could not be graded); results in {args.out}, "
           f"class dashboard {args.out / 'index.html'}", file=sys.stderr)
     return EXIT_OK
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM ends a batch like Ctrl-C: finished results kept, summary written."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def load_rubric_or_exit(args):
+    from .rubric import RubricError, load_rubric
+    try:
+        return load_rubric(args.rubric)
+    except RubricError as e:
+        raise UsageError(str(e)) from None
+
+
+def dask_executor(args):
+    from .batch import DaskExecutor
+    from .sandbox import NAMES
+    if args.sandbox not in NAMES:
+        raise UsageError(f"--sandbox {args.sandbox}: unknown sandbox; choose one of {', '.join(NAMES)}")
+    try:
+        return DaskExecutor(args.scheduler, args.sandbox)
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    except (OSError, TimeoutError) as e:
+        raise UsageError(f"--scheduler {args.scheduler}: cannot reach the Dask scheduler ({e})") from None
 
 
 def summary_csv(results: list[Result]) -> str:
@@ -129,11 +224,12 @@ def guard(cell: str) -> str:
 
 
 def cmd_check(args) -> int:
+    if not args.file.exists():
+        raise UsageError(f"{args.file}: no such file or folder")
+    warm_sandbox(args)
     from .pipeline import safe_grade
     from .report import terminal
 
-    if not args.file.exists():
-        raise UsageError(f"{args.file}: no such file or folder")
     rubric, sandbox = setup(args)
     result = safe_grade(args.file, args.file.stem, rubric, sandbox)
     if args.json:

@@ -30,11 +30,13 @@ def open_sandbox(name: str = "auto") -> Sandbox:
 
 
 def _namespaced(strict: bool) -> Sandbox:
-    from .embedded import EmbeddedSandbox
+    from .embedded import POOL, EmbeddedSandbox
     from .probe import probe
+    POOL.prestart()  # no-op when the CLI started one already (cli.warm_sandbox)
     caps = probe()
     if caps.namespaces and (caps.root or not strict):
-        return EmbeddedSandbox(userns=caps.userns, cgroup_kind=caps.cgroup_kind)
+        return EmbeddedSandbox(userns=caps.userns, cgroup_kind=caps.cgroup_kind,
+                               zygote=caps.zygote)
     if strict:
         why = caps.why or "not running as root (only user namespaces are available)"
         raise SandboxUnavailable(f"full isolation is not available on this host: {why}")

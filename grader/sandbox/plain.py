@@ -8,6 +8,8 @@ several grader threads at once.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import selectors
 import signal
@@ -33,10 +35,12 @@ def scrubbed_env(home: Path) -> dict[str, str]:
     }
 
 
+@functools.lru_cache(maxsize=1)
 def numpy_libdir() -> str:
-    """The folder holding the grader's numpy package (its site-packages)."""
-    import numpy
-    return str(Path(numpy.__file__).resolve().parent.parent)
+    """The folder holding the grader's numpy package (its site-packages), found without
+    importing numpy (a pre-started sandbox worker needs it before the grader has numpy)."""
+    spec = importlib.util.find_spec("numpy")
+    return str(Path(spec.origin).resolve().parent.parent)
 
 
 def harness_argv(python: str = sys.executable, libdirs: tuple[str, ...] = ()) -> list[str]:
@@ -70,8 +74,11 @@ class PlainSandbox:
         )
 
 
-def pump(proc: subprocess.Popen, caps: dict, deadline: float) -> bool:
-    """Read both pipes into their caps until EOF or the deadline; True when it timed out."""
+def pump(proc, caps: dict, deadline: float, ended=None) -> bool:
+    """Read both pipes into their caps until EOF or the deadline; True when it timed out.
+
+    `ended()` says whether the process has exited (default: our own child, not reaped)."""
+    ended = ended or (lambda: exited(proc.pid))
     sel = selectors.DefaultSelector()
     for stream, cap in caps.items():
         os.set_blocking(stream.fileno(), False)
@@ -90,7 +97,7 @@ def pump(proc: subprocess.Popen, caps: dict, deadline: float) -> bool:
                     key.fileobj.close()
         # Pipes closed: the harness is exiting; wait until the deadline for it to end, but
         # without reaping it (WNOWAIT) so the caller's wait4 still gets its rusage.
-        while not exited(proc.pid):
+        while not ended():
             if time.monotonic() > deadline:
                 return True
             time.sleep(0.002)

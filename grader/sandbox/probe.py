@@ -27,13 +27,14 @@ class HostCaps:
     userns: bool           # ... through a user namespace (non-root)
     cgroup_kind: str | None
     why: str               # one line on what failed, empty when all went well
+    zygote: bool = False   # runs start from a pre-started worker (embedded.py)
 
 
-def try_embedded(userns: bool, cgroup_kind: str | None) -> str:
+def try_embedded(userns: bool, cgroup_kind: str | None, zygote: bool = False) -> str:
     """Run a trivial box through the launcher; '' on success, else why it failed."""
     from .embedded import EmbeddedSandbox
     try:
-        sandbox = EmbeddedSandbox(userns=userns, cgroup_kind=cgroup_kind)
+        sandbox = EmbeddedSandbox(userns=userns, cgroup_kind=cgroup_kind, zygote=zygote)
         with tempfile.TemporaryDirectory(prefix="nngrader-probe-") as tmp:
             box = Path(tmp)
             (box / "harness.py").write_text(PROBE_HARNESS)
@@ -50,8 +51,17 @@ def probe() -> HostCaps:
         return HostCaps(False, False, False, None, f"{platform.system()} has no namespaces")
     root = os.geteuid() == 0
     kind = cgroups.detect() if root else None
-    why = try_embedded(userns=not root, cgroup_kind=kind)
+    # Through the pre-started worker first (the way runs will go, and the cheaper trial);
+    # if that fails where a fresh launcher works, runs exec the launcher instead.
+    zygote = zygote_possible()
+    why = try_embedded(userns=not root, cgroup_kind=kind, zygote=zygote)
+    if why and zygote:
+        zygote, why = False, try_embedded(userns=not root, cgroup_kind=kind)
     if why and kind:  # cgroups present but unusable (e.g. read-only): try without
-        kind, why2 = None, try_embedded(userns=not root, cgroup_kind=None)
+        kind, why2 = None, try_embedded(userns=not root, cgroup_kind=None, zygote=zygote)
         why = why2 and f"{why}; without cgroups: {why2}"
-    return HostCaps(root, not why, not root and not why, kind, why)
+    return HostCaps(root, not why, not root and not why, kind, why, zygote and not why)
+
+
+def zygote_possible() -> bool:
+    return os.environ.get("NNGRADER_ZYGOTE", "1") != "0" and hasattr(os, "pidfd_open")

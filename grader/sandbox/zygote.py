@@ -1,0 +1,225 @@
+"""A pre-started sandbox worker: one interpreter that has imported numpy, forked per run.
+
+    python -I -S -B zygote.py SOCKET_FD LIBDIR HARNESS_PY
+
+Started by the grader (embedded.py) with the box's scrubbed environment and no grader
+code: it imports the standard library modules the harness uses, numpy (from LIBDIR) and
+the launcher (launcher.py, by path), precompiles the grader's harness.py, and then waits.
+It never loads student code, has no threads, and keeps no state between runs.
+
+Per run the grader sends, on a SOCK_SEQPACKET socket, the launcher's config (marshal)
+with four file descriptors attached (stdout, stderr, the status pipe, the go pipe). The
+worker forks a child, which is what `python launcher.py` would have been: its own session,
+stdin /dev/null, everything else closed; it calls launcher.launch(cfg), which builds the
+namespaces, PID 1 and the harness process exactly as before (pool uid, rlimits, cgroups,
+no_new_privs, read-only root, private tmpfs). The one difference is the last step: instead
+of exec'ing a fresh interpreter that imports numpy again, the harness process runs the
+box's harness.py in-process (precompiled when it is byte-identical to the grader's).
+A child forked from this clean process is as fresh as a new interpreter.
+
+Messages back: b"P" + pid once the child exists; b"D" + marshal((wait status, utime,
+stime, maxrss_kb)) once it has ended and been reaped. The grader may send b"k" at any time
+to kill the current run's process group. EOF on the socket (the grader is gone) kills the
+current run and ends the worker, so nothing outlives a grader killed with SIGKILL.
+"""
+import ctypes
+import functools  # noqa: F401 - the harness's imports, paid once here
+import importlib.util
+import inspect  # noqa: F401
+import json  # noqa: F401
+import marshal
+import os
+import re  # noqa: F401
+import select
+import signal
+import socket
+import sys
+import traceback
+import types
+import warnings  # noqa: F401
+
+PR_SET_PDEATHSIG = 1
+IN_BOX_HARNESS = "/sandbox/box/harness.py"
+
+
+def load_launcher():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.py")
+    spec = importlib.util.spec_from_file_location("nngrader_launcher", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Worker:
+    def __init__(self, sock_fd, libdir, harness_path):
+        self.sock = socket.socket(fileno=sock_fd)
+        self.base_path = list(sys.path)  # what `python -I -S` starts with
+        sys.path[:0] = [libdir]
+        import numpy
+        import numpy.random  # noqa: F401 - lazy in numpy 2; every probe child needs it
+        self.launcher = load_launcher()
+        self.launcher.ENTER = self.enter
+        with open(harness_path, "rb") as f:
+            self.harness_src = f.read()
+        self.harness_code = compile(self.harness_src, IN_BOX_HARNESS, "exec", dont_inherit=True)
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    # ------------------------------------------------------------ the worker's loop
+
+    def serve(self):
+        self.sock.send(b"R")  # ready: numpy imported
+        while True:
+            msg, fds, _, _ = socket.recv_fds(self.sock, 1 << 20, 8)
+            if not msg:
+                return  # the grader closed its end
+            if msg == b"k" or len(fds) != 4:  # a kill that came after its run ended
+                for fd in fds:
+                    os.close(fd)
+                continue
+            if not self.run(marshal.loads(msg), fds):
+                return
+
+    def run(self, cfg, fds):
+        pid = os.fork()
+        if pid == 0:
+            self.child(cfg, fds)  # never returns
+        for fd in fds:
+            os.close(fd)
+        self.sock.send(b"P" + str(pid).encode())
+        pidfd = os.pidfd_open(pid)
+        grader_alive = True
+        try:
+            while True:
+                ready, _, _ = select.select([self.sock, pidfd], [], [])
+                if pidfd in ready:
+                    break
+                msg = self.sock.recv(64)
+                if msg == b"k":
+                    kill_group(pid)
+                elif not msg:  # grader gone: end the run, then the worker
+                    kill_group(pid)
+                    grader_alive = False
+        finally:
+            os.close(pidfd)
+        kill_group(pid)  # stragglers in its group; pid is not reaped yet, so not reused
+        _, status, usage = os.wait4(pid, 0)
+        if grader_alive:
+            done = marshal.dumps((status, usage.ru_utime, usage.ru_stime, usage.ru_maxrss))
+            self.sock.send(b"D" + done)
+        return grader_alive
+
+    # ------------------------------------------------------------ in the forked child
+
+    def child(self, cfg, fds):
+        """The launcher's process: what `python launcher.py CONFIG` would have been."""
+        code = 2
+        try:
+            self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the worker
+            out, err, status_fd, go_fd = fds
+            self.sock.close()  # the box must never reach the worker
+            os.setsid()
+            null = os.open("/dev/null", os.O_RDWR)
+            for src, dst in ((null, 0), (out, 1), (err, 2)):
+                os.dup2(src, dst)
+            keep = {0, 1, 2, status_fd, go_fd}
+            for fd in list_fds():
+                if fd not in keep:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            cfg["status_fd"], cfg["go_fd"] = status_fd, go_fd
+            self.launcher.launch(cfg)
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 2
+        except BaseException:  # noqa: BLE001 - reported on the status pipe by launch()
+            code = 2
+        finally:
+            os._exit(code)
+
+    def enter(self, cfg):
+        """In the harness process, after credentials, rlimits and no_new_privs: run the
+        box's harness.py as `python -I -S -B harness.py plan.json LIBDIR` would."""
+        code = 1
+        try:
+            os.environ.clear()
+            os.environ.update(cfg["env"])
+            argv = cfg["argv"]
+            script = argv[argv.index("-B") + 1]
+            sys.argv = argv[argv.index("-B") + 1:]
+            sys.path[:] = self.base_path
+            with open(script, "rb") as f:
+                src = f.read()
+            path = os.path.abspath(script)
+            if src == self.harness_src and path == IN_BOX_HARNESS:
+                code_obj = self.harness_code
+            else:
+                code_obj = compile(src, path, "exec", dont_inherit=True)
+            main = types.ModuleType("__main__")
+            main.__file__ = path
+            main.__builtins__ = __builtins__
+            sys.modules["__main__"] = main
+            code = 0
+            try:
+                exec(code_obj, main.__dict__)
+            except SystemExit as e:
+                code = exit_code(e.code)
+            except BaseException:  # noqa: BLE001 - as the interpreter would: traceback, 1
+                traceback.print_exc()
+                code = 1
+            interpreter_exit()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # noqa: BLE001
+                    pass
+            os._exit(code)
+
+
+def interpreter_exit():
+    """What the interpreter does before it exits: join non-daemon threads, run atexit."""
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()
+    except BaseException:  # noqa: BLE001
+        traceback.print_exc()
+    try:
+        import atexit
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001
+        pass
+
+
+def exit_code(value):
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    try:
+        print(value, file=sys.stderr)
+    except Exception:  # noqa: BLE001
+        pass
+    return 1
+
+
+def kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def list_fds():
+    try:
+        return [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        return list(range(3, 1024))
+
+
+if __name__ == "__main__":
+    Worker(int(sys.argv[1]), sys.argv[2], sys.argv[3]).serve()
