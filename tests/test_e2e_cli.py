@@ -253,18 +253,19 @@ def test_check_json_prints_valid_result(graded, label, name):
 
 # ---------------------------------------------------------------- repeatability and forms
 
-def test_grading_twice_gives_identical_verdicts_and_scores(graded, tmp_path):
+def test_grading_three_times_gives_identical_verdicts_and_scores(graded, tmp_path):
     first = graded("buggy")
-    again = grade_folder(FOLDERS["buggy"], tmp_path / "again")
-    assert again.proc.returncode == 0
+    runs = [grade_folder(FOLDERS["buggy"], tmp_path / f"again{k}") for k in (2, 3)]
+    assert all(again.proc.returncode == 0 for again in runs)
 
     def key(results):
-        return {sid: (r["score"], r["max_score"], r["error"],
+        return {sid: (r["score"], r["max_score"], r["error"], r["meta"]["seed"],
                       [(c["id"], c["status"], c["score"], c["message"], c["hints"]) for c in r["checks"]])
                 for sid, r in results.items()}
 
-    assert key(again.results) == key(first.results)
-    assert (again.out / "summary.csv").read_text() == (first.out / "summary.csv").read_text()
+    for again in runs:
+        assert key(again.results) == key(first.results)
+        assert (again.out / "summary.csv").read_text() == (first.out / "summary.csv").read_text()
 
 
 def test_zip_submission_and_edited_points(tmp_path):
