@@ -240,7 +240,9 @@ def loss_forward(ctx: Context) -> Verdict:
             if compare(np.asarray(value), np.asarray(exp), th, "loss").ok:
                 return Verdict.passed(f"{who} returns the {conv} cross-entropy ({value:.6g})", convention=conv)
         with np.errstate(all="ignore"):
-            raw = np.nanmean(-(y * np.log(z) + (1 - y) * np.log(1 - z)))
+            per_raw = -(y * np.log(z) + (1 - y) * np.log(1 - z))  # the cross-entropy of raw scores
+        finite = np.isfinite(per_raw)
+        raw = per_raw[finite].mean() if finite.any() else np.nan
         fam = ("loss_sign" if value < 0 else
                "no_sigmoid" if not np.isfinite(value) or matches(np.asarray(value), np.asarray(raw), th)
                else None)
