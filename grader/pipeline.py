@@ -1,19 +1,15 @@
 """The grading pipeline, read top to bottom: load -> sandbox -> observe -> judge -> score.
 
-`grade_submission` is everything that happens to one submission; `grade_batch` runs it over
-a folder with a thread per job (each thread only waits on its own sandboxed process) and
-writes results as they finish. Reports and exports only read what this writes.
+`grade_submission` is everything that happens to one submission; grader/batch.py runs it
+over a folder (threads or a Dask cluster, a content-hash cache, resuming).
+Reports and exports only read what this writes.
 """
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from . import __version__, load, observe, plan
 from .checks import REGISTRY
@@ -84,38 +80,3 @@ def safe_grade(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> Result
         meta = {"source": str(path), "internal": traceback.format_exc(limit=6)}
         return not_graded(sid, rubric, f"internal grader error while grading {path.name} "
                           f"({type(e).__name__}: {e})", meta, time.monotonic())
-
-
-@dataclass
-class Batch:
-    results: list[Result]
-    skipped: list[str]
-    elapsed_s: float
-
-
-def grade_batch(folder: Path, out: Path, rubric: Rubric, sandbox: Sandbox, jobs: int = 1,
-                on_result: Callable[[Result], None] | None = None,
-                write: Callable[[Result, Path], None] | None = None) -> Batch:
-    start = time.monotonic()
-    paths, skipped = load.discover(folder)
-    ids = load.submission_ids(paths)
-    results = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(safe_grade, p, ids[p], rubric, sandbox): p for p in paths}
-        for fut in as_completed(futures):
-            result = fut.result()
-            if write:
-                write(result, out)
-            results.append(result)
-            if on_result:
-                on_result(result)
-    results.sort(key=lambda r: r.id)
-    return Batch(results, skipped, time.monotonic() - start)
-
-
-def clean_output(out: Path, ids: Iterable[str]) -> None:
-    """Remove result folders of submissions that are no longer in the input folder."""
-    keep = set(ids)
-    for d in out.iterdir() if out.exists() else ():
-        if d.is_dir() and (d / "result.json").exists() and d.name not in keep:
-            shutil.rmtree(d)
