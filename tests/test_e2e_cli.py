@@ -68,6 +68,31 @@ def test_correct_submission_gets_full_marks(graded, registry, entry):
 NEEDS_MLP_CLASS = ("structure.mlp_drives", "train.xor", "train.overfit20", "mlp.init_loss")
 
 
+# Each convention the rubric promises to accept, and a correct fixture (numerically stable,
+# so nothing at all is lost) that follows it: sum or mean loss with a matching gradient,
+# ReLU'(0) taken as 0 or 1, .dot, @ or einsum, the update inside backward or in a separate
+# method, and both momentum conventions.
+CONVENTIONS = {
+    "sum_loss": "correct/sum_loss_no_average", "mean_loss": "correct/einsum_tuple_backward",
+    "relu_grad_at_zero_is_one": "correct/matmul_operator_weight_decay",
+    "matmul_operator": "correct/renamed_classes", "einsum": "correct/einsum_tuple_backward",
+    "update_in_backward": "correct/sum_loss_no_average",
+    "separate_step_method": "correct/bias_2d_stable",
+    "momentum_v_plus_g": "correct/renamed_classes",
+    "momentum_v_minus_lr_g": "../../submissions/alice_classic",
+}
+
+
+@pytest.mark.parametrize("convention", sorted(CONVENTIONS))
+def test_every_accepted_convention_gets_full_marks(graded, manifest, convention):
+    entry = next(e for e in manifest if e.key == CONVENTIONS[convention] + ".py")
+    assert convention in entry.spec["conventions"] and entry.spec["stable"], entry
+    result = graded(entry.folder).results[entry.id]
+    key = entry.key
+    lost = [c["id"] for c in result["checks"] if c["status"] != "pass"]
+    assert result["score"] == result["max_score"] and not lost, (key, lost)
+
+
 @pytest.mark.parametrize("entry", params(BUGGY))
 def test_buggy_submission_fails_the_right_check_with_the_right_tip(graded, registry, entry):
     check, tip, family = entry.spec["check"], entry.spec["tip"], entry.spec.get("family")
