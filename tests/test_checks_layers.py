@@ -189,6 +189,15 @@ def test_unavailable_module_named():
     assert v.status == "error" and "torch (imported on line 1" in v.message
 
 
+def test_python2_builtin_named():
+    err = {"type": "NameError", "message": "name 'xrange' is not defined", "name": "xrange",
+           "probe_error": False, "frames": []}
+    probes = {"relu": ProbeRun("relu", "ok", {"forward": {"ok": False, "error": err}})}
+    v = run("relu.forward", probes)
+    assert v.status == "error" and "`xrange`" in v.message and "Python 2" in v.message
+    assert "use range" in v.message
+
+
 def test_plain_exception_names_student_line():
     err = {"type": "ValueError", "message": "shapes (7,5) and (3,5) not aligned", "name": None,
            "probe_error": False,

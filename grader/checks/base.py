@@ -66,6 +66,11 @@ def probe_failure(ctx: Context, probe_id: str, who: str) -> Verdict | None:
     return None
 
 
+PYTHON2_NAMES = {"xrange": "range", "raw_input": "input", "unicode": "str",
+                 "basestring": "str", "long": "int", "unichr": "chr", "cPickle": "pickle",
+                 "reduce": "functools.reduce", "izip": "zip", "iteritems": ".items()"}
+
+
 def crash_reason(code: int | None, memory_mb: int) -> str:
     """Why a probe's process ended without reporting, in words (code < 0: killed by -code)."""
     if code == -signal.SIGKILL:
@@ -113,6 +118,9 @@ def exception_verdict(ctx: Context, err: dict | None, who: str) -> Verdict:
         if name in sub.missing_modules:
             return Verdict("error", f"{who} uses {sub.missing_modules[name]}, which the grader "
                            "does not provide: only numpy and the standard library", details)
+        if name in PYTHON2_NAMES:
+            return Verdict("error", f"{who} uses `{name}`, which exists only in Python 2; the "
+                           f"grader runs Python 3 (use {PYTHON2_NAMES[name]})", details)
     where = ""
     frames = err.get("frames") or []
     if frames:
