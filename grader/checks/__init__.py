@@ -29,6 +29,13 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("relu.backward", "relu", layers.relu_backward, 2, 1e-6),
         CheckSpec("loss.forward", "loss", layers.loss_forward, 2, 1e-6),
         CheckSpec("loss.backward", "loss", layers.loss_backward, 2, 1e-6),
+        # loss sanity (tips 1, 4, 5); threshold: how far below 0 a loss may round
+        CheckSpec("loss.nonnegative", "loss_sanity", sanity.loss_nonnegative, 1, 1e-9),
+        CheckSpec("loss.stable", "loss_sanity", sanity.loss_stable, 1, 0.0),
+        # vectorisation (tip 6); threshold: the slowdown ratio allowed against numpy
+        CheckSpec("vectorised.linear", "timing", vectorised.vectorised_linear, 1, 10.0),
+        CheckSpec("vectorised.relu", "timing", vectorised.vectorised_relu, 1, 10.0),
+        CheckSpec("vectorised.loss", "timing", vectorised.vectorised_loss, 1, 10.0),
         # the whole network (issue 4)
         CheckSpec("structure.separation", "gradcheck", network.separation, 2, 0.0),
         CheckSpec("structure.mlp_drives", "gradcheck", network.mlp_drives, 2, 0.0),
@@ -44,18 +51,11 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("update.layers", "update", update.layers, 1, 0.0),
         CheckSpec("train.xor", "train_xor", training.xor, 2, 0.0, params={
             "seeds": [0, 1, 2, 3, 4], "required": 3, "hidden": 8, "lr": 0.5, "momentum": 0.8,
-            "max_epochs": 500, "patience": 5}),
+            "max_epochs": 500, "patience": 5, "stall": 150}),
         CheckSpec("train.overfit20", "train_overfit20", training.overfit20, 2, 0.0, params={
             "seeds": [0], "required": 1, "hidden": 16, "lr": 0.5, "momentum": 0.8,
-            "max_epochs": 800, "patience": 40, "loss_target": 0.1}),
+            "max_epochs": 800, "patience": 40, "stall": 150, "loss_target": 0.1}),
         CheckSpec("mlp.init_loss", "train_overfit20", training.init_loss, 0.5, 0.0, params={
             "tolerance": 0.3}),
-        # loss sanity (tips 1, 4, 5) and vectorisation (tip 6); threshold: for loss.nonnegative
-        # how far below 0 a loss may round, for vectorised.* the slowdown ratio allowed
-        CheckSpec("loss.nonnegative", "loss_sanity", sanity.loss_nonnegative, 1, 1e-9),
-        CheckSpec("loss.stable", "loss_sanity", sanity.loss_stable, 1, 0.0),
-        CheckSpec("vectorised.linear", "timing", vectorised.vectorised_linear, 1, 10.0),
-        CheckSpec("vectorised.relu", "timing", vectorised.vectorised_relu, 1, 10.0),
-        CheckSpec("vectorised.loss", "timing", vectorised.vectorised_loss, 1, 10.0),
     ]
 }
