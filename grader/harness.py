@@ -16,6 +16,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import sys
 import time
@@ -23,10 +24,11 @@ import traceback
 import warnings
 
 np = None  # imported in main(), after LIBDIR is on sys.path
+PERF_COUNTER = time.perf_counter  # bound before any student code: patching time.* won't reach it
 MAX_PAYLOAD = 16 * 1024 * 1024
 LR_NAMES = re.compile(r"^(lr|eta|alpha|learning_?rate|step_?size)$", re.I)
-MOMENTUM_NAMES = re.compile(r"^(mu|beta|rho|momentum|moment)$", re.I)
-L2_NAMES = re.compile(r"^(l2|l2_?penalty|l2_?reg|reg|lam|lamb|lambd|lambda_|weight_?decay|wd|decay|penalty|l2_?lambda)$", re.I)
+MOMENTUM_NAMES = re.compile(r"^(mu|beta|rho|gamma|mom|momentum|moment|momentum_?(rate|coef|factor))$", re.I)
+L2_NAMES = re.compile(r"^(l2|l2_?penalty|l2_?reg|reg|reg_?(lambda|strength|rate)|lam|lamb|lambd|lambda_|weight_?decay|wd|decay|penalty|l2_?lambda|l2_?coef|regularization)$", re.I)
 X_NAMES = re.compile(r"^(x|xs|inp|input|inputs|a|a_?prev|x_?in|data|z|logits|scores)$", re.I)
 Y_NAMES = re.compile(r"^(y|ys|t|target|targets|label|labels|y_?true|y_?batch|gt|truth)$", re.I)
 UPDATE_METHODS = ("update", "step", "update_params", "update_parameters", "update_weights",
@@ -113,18 +115,22 @@ def hyper_kwargs(fn, lr=0.0, momentum=0.0, l2=0.0):
     return out
 
 
-def call_with(fn, named, hyper=None):
+def call_with(fn, named, hyper=None, order=()):
     """Call fn, filling each parameter by name from `named` (a list of (regex, value))."""
-    args, kwargs = bind_with(fn, named, hyper)
+    args, kwargs = bind_with(fn, named, hyper, order)
     return fn(*args, **kwargs)
 
 
-def bind_with(fn, named, hyper=None):
-    """The (args, kwargs) call_with would pass: bound once, a call can be replayed cheaply."""
+def bind_with(fn, named, hyper=None, order=()):
+    """The (args, kwargs) call_with would pass: bound once, a call can be replayed cheaply.
+
+    A required parameter whose name matches nothing takes the value at its position in
+    `order`, the template's own order (e.g. x, y, lr, momentum, l2 for train), so an
+    unusual name such as `gamma` for the momentum still gets the right value."""
     hyper = hyper or {}
     args, kwargs = [], {}
     positional_open = True
-    for p in all_params(fn):
+    for i, p in enumerate(all_params(fn)):
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         if p.name in hyper:
@@ -132,6 +138,8 @@ def bind_with(fn, named, hyper=None):
             positional_open = False
             continue
         value = next((v for rx, v in named if rx.match(p.name)), _MISSING)
+        if value is _MISSING and p.default is p.empty and i < len(order):
+            value = order[i]
         if value is _MISSING:
             if p.default is not p.empty:
                 positional_open = False
@@ -223,16 +231,38 @@ def parse_key(text):
 
 W_PREFERRED = re.compile(r"^(w|weights?|kernel|\w+\['w'\]|\w+\[.weights?.\]|w\.(value|data|val|param))$", re.I)
 B_PREFERRED = re.compile(r"^(b|bias(es)?|\w+\[.b.\]|\w+\[.bias.\]|b\.(value|data|val|param))$", re.I)
+PARAM_LEAF = re.compile(r"^(value|values|data|val|param|w|b|weights?|bias(es)?)$", re.I)
 NOT_PARAM = re.compile(r"(^d|^v|grad|vel|mom|delta|prev|cache|old|_v$|update|change|^m_|^g_)", re.I)
 
 
 def pick(cands, preferred):
+    """The parameter among same-shaped arrays: a preferred name first (W, weights,
+    params['W'], W.value), but never one kept under a gradient or velocity name
+    (grads['W'], dW, vW)."""
     names = sorted(cands)
-    for n in names:
+
+    def plain(n):
+        owner, leaf = n.split("[")[0].split(".")[0], n.split(".")[-1] if "." in n else ""
+        return not NOT_PARAM.search(owner) and (not leaf or PARAM_LEAF.match(leaf)
+                                                or not NOT_PARAM.search(leaf))
+
+    plain = [n for n in names if plain(n)]
+    for n in plain:
         if preferred.match(n):
             return n
-    plain = [n for n in names if not NOT_PARAM.search(n)]
     return (plain or names or [None])[0]
+
+
+def put(obj, key, value):
+    """Set an array the student holds: in place when it is float64 of the same shape, so
+    whoever else holds that very array (an MLP's params dict, an optimizer keyed by id)
+    sees the grader's values too; replaced otherwise (float32 is upgraded for precision)."""
+    old = get_attr(obj, key)
+    if isinstance(old, np.ndarray) and old.dtype == np.float64 and old.shape == value.shape \
+            and old.flags.writeable:
+        old[...] = value
+    else:
+        set_attr(obj, key, value)
 
 
 def plant_linear(layer, W, b):
@@ -254,10 +284,10 @@ def plant_linear(layer, W, b):
     layout = "in_out" if w_cands[w_name].shape == (n_in, n_out) else "out_in"
     b_name = pick({k: v for k, v in b_cands.items() if k != w_name}, B_PREFERRED)
     for k, v in w_cands.items():
-        set_attr(layer, k, (W if layout == "in_out" else W.T).copy() if k == w_name else np.zeros_like(v, dtype=float))
+        put(layer, k, (W if layout == "in_out" else W.T).copy() if k == w_name else np.zeros(v.shape))
     for k, v in b_cands.items():
         if k != w_name:
-            set_attr(layer, k, b.reshape(v.shape).copy() if k == b_name else np.zeros_like(v, dtype=float))
+            put(layer, k, b.reshape(v.shape).copy() if k == b_name else np.zeros(v.shape))
     return {"W": w_name, "layout": layout, "b": b_name,
             "b_shape": list(b_cands[b_name].shape) if b_name else None}
 
@@ -502,9 +532,9 @@ class time_limit:
 
 
 def clock(fn):
-    start = time.perf_counter()
+    start = PERF_COUNTER()
     fn()
-    return time.perf_counter() - start
+    return PERF_COUNTER() - start
 
 
 def race(student, calibration, opts):
@@ -647,8 +677,8 @@ TRAIN_Y = re.compile(r"^(y|ys|y_?batch|y_?train|batch_?y|labels?|targets?|train_
 EPOCH_NAMES = re.compile(r"^(epochs?|n_?epochs|num_?epochs|iters?|iterations|n_?iter|steps)$", re.I)
 BATCH_NAMES = re.compile(r"^(batch_?size|bs|mini_?batch(_?size)?|num_?batches|n_?batches)$", re.I)
 HIDDEN_NAMES = re.compile(r"^(hidden|hidden_?(units|dims?|size|neurons|layer_?size)|n_?hidden|num_?hidden|h|n_?h|units|width|neurons)$", re.I)
-IN_NAMES = re.compile(r"^(in|inputs?|n_?in|d_?in|dim_?in|in_?dims?|input_?(dims?|size|units|features|shape)|n_?features|num_?features|n_?inputs|num_?inputs|d|dims?|n_?x|fan_?in|in_?features|in_?size)$", re.I)
-OUT_NAMES = re.compile(r"^(out|outputs?|output_?(dims?|size|units)|n_?out|num_?out|n_?classes|num_?classes|out_?dims?|out_?features|n_?outputs|num_?outputs)$", re.I)
+IN_NAMES = re.compile(r"^(in|inputs?|n_?in|d_?in|dim_?in|in_?dims?|input_?(dims?|size|units|features|shape|dim)|n_?features|num_?features|n_?inputs?|num_?inputs?|d|dims?|n_?x|fan_?in|in_?features|in_?size)$", re.I)
+OUT_NAMES = re.compile(r"^(out|outputs?|output_?(dims?|size|units)|n_?out|num_?out|n_?classes|num_?classes|out_?dims?|out_?features|n_?outputs?|num_?outputs?)$", re.I)
 SEED_NAMES = re.compile(r"seed|random_?state|rng", re.I)
 TRAIN_METHODS = ("train", "train_step", "train_batch", "fit", "step")
 EVAL_METHODS = ("evaluate", "eval", "test", "score", "accuracy")
@@ -665,6 +695,7 @@ class Tracer:
     def __init__(self):
         self.events, self.stack, self.labels = [], [], {}
         self.captured = {}  # (label, method) -> {"args": first array arg, "out": return}
+        self.calls = []     # every (label, method, first array arg, return), in call order
 
     def label(self, obj):
         return self.labels.get(id(obj), type(obj).__name__)
@@ -676,28 +707,36 @@ class Tracer:
             if callable(original):
                 setattr(cls, name, self._wrapped(original, name))
 
-    def _wrapped(self, fn, mname):
+    def _wrapped(self, fn, name):
         tracer = self
+        mname = "forward" if name == "__call__" else name  # layer(x) is its forward pass
 
         @functools.wraps(fn)  # keeps the signature visible, so calls can still be fitted to it
         def traced(obj, *args, **kwargs):
             label = tracer.label(obj)
-            tracer.events.append([label, mname, len(tracer.stack), tracer.stack[-1] if tracer.stack else None])
+            parent = tracer.stack[-1] if tracer.stack else None
+            tracer.events.append([label, mname, len(tracer.stack), parent])
             tracer.stack.append(f"{label}.{mname}")
             try:
                 out = fn(obj, *args, **kwargs)
             finally:
                 tracer.stack.pop()
+            if parent and parent.split(".")[0] == label:
+                return out  # a layer delegating to itself (__call__ -> forward): seen once
             first = next((a for a in args if isinstance(a, np.ndarray)), None)
-            tracer.captured.setdefault((label, mname), {"args": None if first is None else first.copy(),
-                                                        "out": out})
+            first = None if first is None else first.copy()
+            tracer.captured.setdefault((label, mname), {"args": first, "out": out})
+            tracer.calls.append((label, mname, first, out))
             return out
 
         traced._nn_original = fn
         return traced
 
     def reset(self):
-        self.events, self.captured = [], {}
+        self.events, self.captured, self.calls = [], {}, []
+
+    def all_of(self, labels, mname):
+        return [(a, out) for label, m, a, out in self.calls if m == mname and label in labels]
 
 
 def role_classes(roles):
@@ -765,10 +804,8 @@ def build_mlp(roles, d_in, hidden, seed):
     np.random.seed(seed)
     named = [(HIDDEN_NAMES, hidden), (IN_NAMES, d_in), (OUT_NAMES, 1), (SEED_NAMES, seed),
              (LR_NAMES, 0.0), (MOMENTUM_NAMES, 0.0), (L2_NAMES, 0.0)]
-    req = required_params(cls) or []
-    if len(req) == 2 and not all(any(rx.match(n) or rx.search(n) for rx, _ in named) for n in req):
-        return cls(d_in, hidden)
-    return call_with(cls, [(rx, v) for rx, v in named])
+    # unknown names fall back to the template's order: (input dims, hidden units, outputs)
+    return call_with(cls, named, order=(d_in, hidden, 1))
 
 
 def held_layers(obj, classes, depth=0):
@@ -808,26 +845,42 @@ def map_network(mlp, classes, tracer, d_in, hidden):
 
 
 def hyper_attrs(obj, lr, momentum, l2, depth=0):
-    """Set hyper-parameters kept as attributes (self.lr, self.solver.momentum) too."""
+    """Set hyper-parameters the student keeps (self.lr, self.solver.momentum,
+    self.config['lr']); returns which of lr, momentum, l2 it found a place for."""
+    found = set()
+    rules = (("lr", LR_NAMES, lr), ("momentum", MOMENTUM_NAMES, momentum), ("l2", L2_NAMES, l2))
     for name, value in list(vars(obj).items()):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            for rx, v in ((LR_NAMES, lr), (MOMENTUM_NAMES, momentum), (L2_NAMES, l2)):
+            for key, rx, v in rules:
                 if rx.match(name):
-                    setattr(obj, name, type(value)(v) if isinstance(value, float) else v)
+                    setattr(obj, name, float(v) if isinstance(value, float) else v)
+                    found.add(key)
+        elif isinstance(value, dict):
+            for k, item in list(value.items()):
+                for key, rx, v in rules:
+                    if isinstance(k, str) and isinstance(item, (int, float)) and rx.match(k):
+                        value[k] = v
+                        found.add(key)
         elif depth == 0 and hasattr(value, "__dict__") and not isinstance(value, (type, np.ndarray)) and not callable(value):
-            hyper_attrs(value, lr, momentum, l2, depth + 1)
+            found |= hyper_attrs(value, lr, momentum, l2, depth + 1)
+    return found
 
 
 def train_once(mlp, x, y, lr, momentum, l2):
+    """One call of the student's train; returns (its return, which hyper-parameters the
+    call could set: by argument, or as attributes / config entries the student reads)."""
     train = method(mlp, *TRAIN_METHODS)
-    hyper_attrs(mlp, lr, momentum, l2)
+    reached = hyper_attrs(mlp, lr, momentum, l2)
     named = [(TRAIN_X, x.copy()), (TRAIN_Y, y.copy()), (EPOCH_NAMES, 1), (BATCH_NAMES, len(x))]
-    req = required_params(train) or []
     hyper = hyper_kwargs(train, lr, momentum, l2)
-    if len(req) >= 2 and not any(rx.match(req[0]) for rx, _ in named):
-        named = [(re.compile("^" + re.escape(req[0]) + "$"), x.copy()),
-                 (re.compile("^" + re.escape(req[1]) + "$"), y.copy())] + named
-    return call_with(train, named, hyper)
+    args, kwargs = bind_with(train, named, hyper, order=(x.copy(), y.copy(), lr, momentum, l2))
+    given = {p.name for p in all_params(train)[: len(args)]} | set(kwargs)
+    for i, p in enumerate(all_params(train)[: len(args)]):
+        if not any(rx.match(p.name) for rx, _ in named) and p.name not in hyper and 2 <= i <= 4:
+            reached.add(("lr", "momentum", "l2")[i - 2])  # filled by the template's order
+    reached |= {k for k, rx in (("lr", LR_NAMES), ("momentum", MOMENTUM_NAMES), ("l2", L2_NAMES))
+                if any(rx.match(n) for n in given)}
+    return train(*args, **kwargs), sorted(reached)
 
 
 class Network:
@@ -857,27 +910,54 @@ class Network:
         return out
 
     def step(self, x, y, lr=0.0, momentum=0.0, l2=0.0):
-        """One train call: its return, the loss the loss layer computed, the logits."""
+        """One train call: its return, the losses the loss layer computed, the logits it
+        saw, and `order`, the rows of x in the order train fed them (train may shuffle, or
+        split the batch): accuracy and dx are aligned with it on the grader's side."""
         self.tracer.reset()
-        returned = train_once(self.mlp, x, y, lr, momentum, l2)
-        return {"returned": encode(returned), "loss": encode(self.captured_loss()),
-                "logits": encode(self.captured_logits())}
+        returned, reached = train_once(self.mlp, x, y, lr, momentum, l2)
+        losses = [out for _, out in self.tracer.all_of(self.loss_labels(), "forward")]
+        return {"returned": encode(returned), "loss": encode(losses[0] if losses else None),
+                "losses": [encode(v) for v in losses[1:16]] if len(losses) > 1 else None,
+                "logits": encode(self.captured_logits()), "order": self.row_order(x),
+                "hyper": reached}
 
-    def loss_key(self):
-        return "crossentropy" if "crossentropy" in self.classes else "loss"
+    def loss_labels(self):
+        return ("loss", "crossentropy", self.loss_classname())
 
     def captured_loss(self):
-        for (label, m), cap in self.tracer.captured.items():
-            if m == "forward" and label in ("loss", "crossentropy", self.loss_classname()):
-                return cap["out"]
-        return None
+        got = self.tracer.all_of(self.loss_labels(), "forward")
+        return got[0][1] if got else None
 
     def captured_logits(self):
-        want = ("sigmoid",) if "sigmoid" in self.classes else ("loss", self.loss_classname())
-        for (label, m), cap in self.tracer.captured.items():
-            if m == "forward" and label in want:
-                return cap["args"]
-        return None
+        want = ("sigmoid",) if "sigmoid" in self.classes else self.loss_labels()
+        parts = [a for a, _ in self.tracer.all_of(want, "forward") if isinstance(a, np.ndarray)]
+        return np.concatenate([p.reshape(len(p), -1) for p in parts]) if parts else None
+
+    def row_order(self, x):
+        """Index into x of every row the first layer saw, in order; None when the rows were
+        transformed (normalised, ...) and cannot be matched exactly."""
+        parts = [a for a, _ in self.tracer.all_of(("linear1",), "forward") if isinstance(a, np.ndarray)]
+        index = {row.tobytes(): i for i, row in enumerate(np.ascontiguousarray(x, dtype=np.float64))}
+        order = []
+        for part in parts:
+            if part.ndim != 2 or part.shape[1] != x.shape[1]:
+                return None
+            for row in np.ascontiguousarray(part, dtype=np.float64):
+                if row.tobytes() not in index:
+                    return None
+                order.append(index[row.tobytes()])
+        return order or None
+
+    def input_gradient(self, d_in):
+        """dx of the first layer, every backward call's rows concatenated in call order."""
+        rows = []
+        for _, out in self.tracer.all_of(("linear1",), "backward"):
+            parts = out if isinstance(out, tuple) else (out,)
+            dx = next((p for p in parts if isinstance(p, np.ndarray) and p.ndim == 2 and p.shape[1] == d_in), None)
+            if dx is None:
+                return None
+            rows.append(dx)
+        return np.concatenate(rows) if rows else None
 
     def loss_classname(self):
         cls = self.classes.get("crossentropy") or self.classes.get("loss")
@@ -917,7 +997,7 @@ def probe_gradcheck(roles, args):
     base = net.step(x, y)
     rec["base"] = base
     rec["gradients"] = net.gradients()
-    rec["dx"] = encode(net.tracer.captured.get(("linear1", "backward"), {}).get("out"))
+    rec["dx"] = encode(net.input_gradient(W1.shape[0]))
     rec["structure"] = net.structure()
     evaluate = next((getattr(net.mlp, m) for m in EVAL_METHODS if callable(getattr(net.mlp, m, None))), None)
     if evaluate is not None:
@@ -938,7 +1018,8 @@ def probe_gradcheck(roles, args):
                 p = {"W1": W1.copy(), "b1": b1.copy(), "W2": W2.copy(), "b2": b2.copy(), "x": x.copy()}
                 p[name][tuple(idx)] += sign * h
                 net.plant(p["W1"], p["b1"], p["W2"], p["b2"])
-                losses.append(net.step(p["x"], y)["loss"])
+                got = net.step(p["x"], y)
+                losses.append({"loss": got["loss"], "returned": got["returned"]})
             nudged[name].append(losses)
     rec["nudged"] = nudged
     return rec
@@ -989,7 +1070,7 @@ def probe_train(roles, args):
 
 
 def train_run(roles, X, Y, seed, lr, args):
-    run = {"seed": seed, "loss": [], "returned": [], "logits": []}
+    run = {"seed": seed, "loss": [], "returned": [], "logits": [], "order": [], "hyper": None}
     try:
         hidden = int(args["hidden"])
         net = Network(roles, X.shape[1], hidden, seed)
@@ -1001,7 +1082,10 @@ def train_run(roles, X, Y, seed, lr, args):
             run["loss"].append(s["loss"])
             run["returned"].append(s["returned"])
             run["logits"].append(s["logits"])
-            streak = streak + 1 if separates(net.captured_logits(), Y) else 0
+            run["order"].append(s["order"] if s["order"] != list(range(len(Y))) else None)
+            run["hyper"] = s["hyper"]
+            labels = Y[s["order"]] if s["order"] else Y
+            streak = streak + 1 if separates(net.captured_logits(), labels) else 0
             total = total_of(net.captured_loss())
             if streak >= int(args.get("patience", 10)) or not np.isfinite(total):
                 break
@@ -1252,6 +1336,8 @@ def run_probe(probe, plan):
     try:
         payload = json.loads(b"".join(chunks))
     except ValueError:
+        payload = None
+    if not isinstance(payload, dict):  # whatever reached the pipe was not our record
         return {"status": "crash", "elapsed_s": elapsed, "exit_code": code}
     payload["elapsed_s"] = elapsed
     return payload
@@ -1270,6 +1356,8 @@ def main():
     import numpy.random  # lazy in numpy 2: imported here once (~8 ms), not in every child
     np = numpy
     os.makedirs(plan["work_dir"], exist_ok=True)
+    shutil.rmtree("out", ignore_errors=True)  # only what this run writes can be read back
+    os.makedirs("out", exist_ok=True)
     results = {"harness": "nngrader", "probes": {}}
     for probe in plan["probes"]:
         end_leftovers()

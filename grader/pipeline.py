@@ -40,7 +40,10 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> 
         outcome = sandbox.run(box, rubric.limits)
         # Only a harness that ran to its end wrote results.json: if it was killed (e.g. by
         # the student's code, right after writing a forged file there), nothing is trusted.
-        runs = (observe.read_results(box) or {}) if outcome.exit_code == 0 else {}
+        # results count only from a harness that ran to its end: a timeout or a kill may
+        # leave behind whatever student code wrote (a forged out/results.json)
+        finished = outcome.status in ("ok", "memory") and outcome.exit_code == 0
+        runs = (observe.read_results(box) or {}) if finished else {}
     meta["sandbox"] = {**outcome.to_json(), "isolated": sandbox.isolated}
     meta["probes"] = {pid: {"status": r.status, "elapsed_s": round(r.elapsed_s, 4)} for pid, r in runs.items()}
     meta["output"] = (outcome.stdout[-2000:] + outcome.stderr[-2000:]).strip()

@@ -9,11 +9,10 @@ import numpy as np
 
 from ..observe import ProbeRun
 from .base import Context, Verdict, probe_failure
-from .families import DESCRIBE
+from .families import DESCRIBE, constant_ratio
 from .layers import by_shape, grad_attr, loss_value, pieces
 
 PARAMS = ("W1", "b1", "W2", "b2", "x")
-RATIO_WORDS = {2.0: "×2", 0.5: "×½", -1.0: "×−1", -2.0: "×−2", -0.5: "×−½"}
 
 
 def network_run(ctx: Context, probe: str, who: str,
@@ -33,13 +32,16 @@ def driver_note(ctx: Context) -> str:
     return "" if ctx.roles.get("mlp") else " (no MLP class: the grader drove your layers)"
 
 
-def scalar_loss(value) -> float | None:
-    """The total loss from whatever the loss layer returned (per-sample losses are summed)."""
+def scalar_loss(value, returned=None) -> float | None:
+    """The objective the student's train minimises, from what its loss layer returned: a
+    scalar as it is; per-sample losses as the MLP reduced them (train's own scalar return
+    when it has one, else their sum)."""
     v, form = loss_value(value)
     if form == "scalar":
         return v
     if isinstance(v, np.ndarray) and v.size:
-        return float(v.sum())
+        r, rform = loss_value(returned)
+        return r if rform == "scalar" and r is not None else float(v.sum())
     return None
 
 
@@ -74,9 +76,24 @@ def layer_gradients(run: ProbeRun, inputs: dict, k: int) -> dict:
 
 def analytic_gradients(run: ProbeRun, inputs: dict) -> dict:
     found = {**layer_gradients(run, inputs, 1), **layer_gradients(run, inputs, 2)}
-    dx = by_shape(pieces(run.value.get("dx")), {inputs["x"].shape})
+    dx = unshuffle(run.value.get("dx"), (run.value.get("base") or {}).get("order"), inputs["x"].shape)
     found["x"] = (dx, "returned by the first layer's backward" if dx is not None else None)
     return found
+
+
+def unshuffle(rows, order, shape) -> np.ndarray | None:
+    """Rows the student's train produced in its own order (shuffled, or batch by batch)
+    put back in the order of x, using the row order the harness saw."""
+    if not isinstance(rows, np.ndarray) or rows.ndim != 2 or rows.shape[1] != shape[1]:
+        return None
+    if order is None:
+        return rows if rows.shape == tuple(shape) else None
+    idx = [int(i) for i in order] if isinstance(order, (list, tuple)) else []
+    if len(idx) != len(rows) or sorted(idx) != list(range(shape[0])):
+        return None
+    out = np.empty(tuple(shape))
+    out[idx] = rows
+    return out
 
 
 def numerical_gradients(run: ProbeRun, h: float) -> dict:
@@ -84,10 +101,16 @@ def numerical_gradients(run: ProbeRun, h: float) -> dict:
     for name, pairs in (run.value.get("nudged") or {}).items():
         vals = []
         for pair in pairs if isinstance(pairs, (list, tuple)) else []:
-            up, down = (scalar_loss(v) for v in pair) if len(pair) == 2 else (None, None)
+            up, down = (objective(v) for v in pair) if len(pair) == 2 else (None, None)
             vals.append(None if up is None or down is None else (up - down) / (2 * h))
         out[name] = vals
     return out
+
+
+def objective(entry) -> float | None:
+    if isinstance(entry, dict):
+        return scalar_loss(entry.get("loss"), entry.get("returned"))
+    return scalar_loss(entry)
 
 
 def relative_errors(run: ProbeRun, inputs: dict) -> dict:
@@ -112,24 +135,13 @@ def relative_errors(run: ProbeRun, inputs: dict) -> dict:
     return table
 
 
-def ratio(entry: dict) -> str | None:
-    """'×2' etc. when the analytic gradient is a constant multiple of the numerical one."""
-    a, n = np.array(entry.get("analytic") or []), np.array(entry.get("numerical") or [])
-    ok = np.abs(n) > 1e-9
-    if not ok.any():
+def ratio(entry: dict, n: int) -> str | None:
+    """'×2', '×½', '×−1', '×N' … when the analytic gradient is a constant multiple of the
+    numerical one (the same words as the per-layer checks use)."""
+    a, num = np.array(entry.get("analytic") or []), np.array(entry.get("numerical") or [])
+    if not (a.size and np.all(np.isfinite(a)) and np.all(np.isfinite(num))) or not np.any(a):
         return None
-    r = a[ok] / n[ok]
-    if np.ptp(r) > 1e-3 * max(1.0, abs(r.mean())):
-        return None
-    c = float(r.mean())
-    for k, word in RATIO_WORDS.items():
-        if abs(c - k) < 1e-3 * abs(k):
-            return word
-    if abs(c - round(c)) < 1e-3 and abs(c) > 1:
-        return f"×{round(c)} (N?)"
-    if abs(1 / c - round(1 / c)) < 1e-3 and abs(c) < 1:
-        return f"×1/{round(1 / c)} (1/N?)"
-    return None
+    return constant_ratio(a, num, n, 1e-5)
 
 
 def gradcheck(param: str):
@@ -152,9 +164,9 @@ def gradcheck(param: str):
         if entry["rel_error"] <= th:
             return Verdict("pass", f"{who} matches the numerical gradient (relative error "
                            f"{entry['rel_error']:.1e})", details)
-        r = ratio(entry)
+        r = ratio(entry, len(ctx.inputs["gradcheck"]["x"]))
         family = None
-        if r in ("×−1", "×−2", "×−½"):
+        if r and r.startswith("×−"):
             family = "grad_sign"
         elif r:
             family = "grad_factor"
@@ -219,7 +231,8 @@ def dynamic_violations(run: ProbeRun) -> list[str]:
     for holder, path, role in s.get("holds") or []:
         found.append(f"{holder} holds a {role} layer in self.{path}")
     for ev in s.get("events") or []:
-        if isinstance(ev, (list, tuple)) and len(ev) == 4 and ev[2] and ev[3]:
+        if isinstance(ev, (list, tuple)) and len(ev) == 4 and ev[2] and isinstance(ev[3], str) \
+                and ev[3].split(".")[0] != ev[0]:  # a layer calling itself (__call__) is fine
             found.append(f"{ev[0]}.{ev[1]} ran inside {ev[3]}")
     return sorted(set(found))
 

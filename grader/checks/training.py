@@ -37,10 +37,21 @@ def curve(run: dict, y: np.ndarray, convention: str | None) -> dict:
     losses = [mean_loss(v, n, convention) for v in run.get("loss") or []]
     if all(v is None for v in losses):
         losses = [mean_loss(v, n, convention) for v in run.get("returned") or []]
-    accs = [accuracy(z, y) for z in run.get("logits") or []]
+    orders = run.get("order") or []
+    accs = [accuracy(z, aligned(y, orders[i] if i < len(orders) else None))
+            for i, z in enumerate(run.get("logits") or [])]
     seed = run.get("seed")
     label = f"seed {int(seed)}" if isinstance(seed, (int, float)) else "run"
     return {"label": label, "loss": losses, "accuracy": accs}
+
+
+def aligned(y: np.ndarray, order) -> np.ndarray:
+    """The labels in the order the student's train saw the rows (it may shuffle)."""
+    if isinstance(order, (list, tuple)) and order and all(isinstance(i, (int, float)) for i in order):
+        idx = [int(i) for i in order]
+        if all(0 <= i < len(y) for i in idx):
+            return y[idx]
+    return y
 
 
 def diagnose(c: dict) -> str:
@@ -81,8 +92,13 @@ def training_verdict(ctx: Context, cid: str, probe: str, task: str) -> Verdict:
     curves = [curve(r, y, loss_convention(ctx)) for r in runs]
     verdicts = [diagnose(c) for c in curves]
     target = params.get("loss_target")
-    good = [v == "converged" and (target is None or (c["loss"][-1] or 1) <= target)
-            for c, v in zip(curves, verdicts)]
+    good = []
+    for i, (c, v) in enumerate(zip(curves, verdicts)):
+        last = c["loss"][-1] if c["loss"] else None
+        low = target is None or (last is not None and last <= target)
+        if v == "converged" and not low:
+            verdicts[i] = f"separated the data, but the loss stayed above {target:g}"
+        good.append(v == "converged" and low)
     need = int(params.get("required", len(runs)))
     details = {"curves": curves, "chance_loss": CHANCE, "runs": verdicts, "required": need,
                "learning_rate": params.get("lr"), "momentum": params.get("momentum"),

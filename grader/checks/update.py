@@ -20,11 +20,6 @@ from .network import network_run
 WEIGHTS, BIASES = ("W1", "W2"), ("b1", "b2")
 
 
-def scenario(run, name: str) -> dict | None:
-    sc = run.value.get(name)
-    return sc if isinstance(sc, dict) and sc.get("ok") else None
-
-
 def params_at(sc: dict, step: int) -> dict:
     """Parameters before (step 0) or after step k, as arrays (None where unreadable)."""
     p = sc.get("before") if step == 0 else (sc.get("steps") or [{}] * step)[step - 1].get("params")
@@ -55,6 +50,19 @@ def scenario_or_verdict(ctx: Context, who: str, *names: str):
                                  f"{err.get('message', 'no result')}", {"scenario": n})
         scs[n] = sc
     return scs, None
+
+
+def unreachable(scs: dict, name: str, who: str) -> Verdict | None:
+    """An error, not a fail, when train could not be given this hyper-parameter at all."""
+    for sc in scs.values():
+        for st in sc.get("steps") or []:
+            reached = st.get("hyper")
+            if isinstance(reached, (list, tuple)) and name not in reached:
+                words = {"lr": "learning rate", "momentum": "momentum", "l2": "L2 penalty"}[name]
+                return Verdict("error", f"{who}: nngrader found no way to set the {words} of "
+                               "your train: take it as an argument of train (or keep it as an "
+                               "attribute of the MLP), so it can be checked", {"reached": list(reached)})
+    return None
 
 
 def direction(ctx: Context) -> Verdict:
@@ -130,30 +138,40 @@ def l2(ctx: Context) -> Verdict:
     scs, failed = scenario_or_verdict(ctx, who, "plain", "l2")
     if failed:
         return failed
+    failed = unreachable(scs, "l2", who)
+    if failed:
+        return failed
     factors, details = {}, {"l2": UPDATE_L2, "learning_rate": UPDATE_LR}
-    for key in WEIGHTS:
+    for key in WEIGHTS + BIASES:
         W0 = params_at(scs["plain"], 0).get(key)
         d_plain, d_l2 = delta(scs["plain"], 1, key), delta(scs["l2"], 1, key)
         if W0 is None or d_plain is None or d_l2 is None:
-            return Verdict("error", f"{who}: the weights {key} could not be read", details)
+            if key in WEIGHTS:
+                return Verdict("error", f"{who}: the weights {key} could not be read", details)
+            continue
         diff = d_l2 - d_plain
-        c = -float(np.sum(diff * W0) / np.sum(W0 * W0))
+        c = -float(np.sum(diff * W0) / np.sum(W0 * W0)) if np.any(W0) else 0.0
         residual = norm(diff + c * W0) / max(norm(diff), 1e-12)
         factors[key] = {"c": c, "residual": residual}
     details["factors"] = factors
     details["expected_c"] = UPDATE_LR * UPDATE_L2
-    cs = [f["c"] for f in factors.values()]
     scale = UPDATE_LR * UPDATE_L2
-    if all(abs(c) < 1e-6 * scale for c in cs):
-        return Verdict("fail", "the L2 penalty has no effect on the update", details, family="l2_ignored")
-    if any(c < 0 for c in cs):
+    weights = {k: factors[k]["c"] for k in WEIGHTS}
+    ignored = [k for k, c in weights.items() if abs(c) < 1e-6 * scale]
+    if ignored:
+        on_bias = [k for k in BIASES if k in factors and abs(factors[k]["c"]) >= 1e-6 * scale]
+        where = f" (it is applied to {' and '.join(on_bias)}, the biases, instead)" if on_bias else ""
+        return Verdict("fail", f"the L2 penalty has no effect on {' and '.join(ignored)}{where}",
+                       details, family="l2_ignored")
+    if any(c < 0 for c in weights.values()):
         details["suspected"] = DESCRIBE["l2_sign"]
         return Verdict("fail", f"{DESCRIBE['l2_sign']}: with L2 on, the weights grow (W moves by "
-                       f"{-min(cs):+.3g}·W instead of shrinking)", details, family="l2_sign")
-    if any(f["residual"] > 1e-3 for f in factors.values()):
+                       f"{-min(weights.values()):+.3g}·W instead of shrinking)", details, family="l2_sign")
+    if any(factors[k]["residual"] > 1e-3 for k in WEIGHTS):
         return Verdict("fail", "with L2 on, the update changes by something other than a multiple "
                        "of the weights", details)
-    return Verdict("pass", f"L2 shrinks the weights (by {cs[0] / scale:.3g}·ηλ·W per step)", details)
+    return Verdict("pass", f"L2 shrinks the weights of both layers (by {weights['W1'] / scale:.3g}·ηλ·W "
+                   "per step)", details)
 
 
 def momentum(ctx: Context) -> Verdict:
@@ -161,13 +179,18 @@ def momentum(ctx: Context) -> Verdict:
     scs, failed = scenario_or_verdict(ctx, who, "plain", "momentum")
     if failed:
         return failed
+    failed = unreachable(scs, "momentum", who)
+    if failed:
+        return failed
     mu = UPDATE_MOMENTUM
-    details, worst = {"momentum": mu}, 0.0
+    details, worst, worst_key = {"momentum": mu}, 0.0, None
     ema = False
-    for key in WEIGHTS:
+    for key in WEIGHTS + BIASES:
         d1p, d2p = delta(scs["plain"], 1, key), delta(scs["plain"], 2, key)
         d1m, d2m = delta(scs["momentum"], 1, key), delta(scs["momentum"], 2, key)
-        if any(v is None for v in (d1p, d2p, d1m, d2m)):
+        if any(v is None for v in (d1p, d2p, d1m, d2m)) or (key in BIASES and norm(d1p) == 0):
+            if key in BIASES:
+                continue  # a bias that cannot be read or never moves is update.bias's concern
             return Verdict("error", f"{who}: the weights {key} could not be read over two steps", details)
         if norm(d1m - (1 - mu) * d1p) < 1e-6 * norm(d1p) and norm(d1p) > 0:
             ema = True  # v = μv + (1-μ)g: a damped momentum, also correct
@@ -178,15 +201,18 @@ def momentum(ctx: Context) -> Verdict:
             extra = d2m - d2p
             if norm(extra) < 1e-6 * norm(d1p):
                 details["suspected"] = DESCRIBE["momentum_ignored"]
+                what = "bias" if key in BIASES else "weights"
                 return Verdict("fail", f"{DESCRIBE['momentum_ignored']}: with momentum {mu} the "
-                               f"second step on {key} is the same as without it", details,
+                               f"second step on the {what} {key} is the same as without it", details,
                                family="momentum_ignored")
             rel = norm(extra - mu * d1p) / max(norm(mu * d1p), 1e-12)
             tol = 1e-4
         details[f"{key}_relative_error"] = rel
-        worst = max(worst, rel / tol)
+        if rel / tol > worst:
+            worst, worst_key = rel / tol, key
     if worst > 1:
-        return Verdict("fail", "momentum is applied, but the second step does not carry μ times "
-                       "the first (v = μv - ηg, W += v)", details, family="momentum_wrong")
+        return Verdict("fail", f"momentum is applied, but on {worst_key} the second step does not "
+                       "carry μ times the first (v = μv - ηg, W += v; each parameter keeps its own "
+                       "velocity)", details, family="momentum_wrong")
     return Verdict("pass", "momentum carries μ times the previous step into the next"
                    + (" (damped convention)" if ema else ""), details)

@@ -223,7 +223,7 @@ class EmbeddedSandbox:
             why = status.get("internal", "the sandbox ended without a status")
             return RunOutcome("internal", wall_s=wall, cpu_s=cpu, stdout=stdout,
                               stderr=stderr, message=why, **common)
-        code = -status["signal"] if "signal" in status else status.get("exit", 0)
+        code = -status["signal"] if "signal" in status else status.get("exit")
         res = outcome(code, timed_out, wall, usage, limits, stdout, stderr, **common)
         return RunOutcome(**{**res.__dict__, "max_rss_mb": peak})
 
@@ -473,9 +473,12 @@ def read_status(fd: int, timeout: float = 1.0) -> dict:
     status: dict = {}
     for line in data.decode("utf-8", "replace").splitlines():
         kind, _, value = line.partition(" ")
-        if kind in ("exit", "signal"):
+        if kind in ("exit", "signal") and not ({"exit", "signal"} & set(status)):
+            # one ending only, the first: nothing may add a second, kinder one
             with contextlib.suppress(ValueError):
-                status[kind] = int(value)
-        elif kind == "internal":
+                n = int(value)
+                if kind == "exit" and 0 <= n <= 255 or kind == "signal" and 0 < n < 128:
+                    status[kind] = n
+        elif kind == "internal" and "internal" not in status:
             status[kind] = value
     return status

@@ -258,6 +258,10 @@ def become_harness(cfg):
             os.setresuid(uid, uid, uid)  # from root to non-root: all capabilities cleared
         check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         os.chdir("/sandbox/box")
+        # Only stdin, stdout and stderr go on: PID 1's status pipe and its handle on the
+        # host's box folder (and, from a pre-started worker, its socket) must not reach
+        # student code. close-on-exec alone is not enough when nothing is exec'd.
+        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         if ENTER is not None:
             ENTER(cfg)
         os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])

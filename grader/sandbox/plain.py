@@ -120,10 +120,11 @@ def kill_group(pgid: int) -> None:
         pass
 
 
-def outcome(code: int, timed_out: bool, wall: float, usage, limits: Limits, stdout: str,
+def outcome(code: int | None, timed_out: bool, wall: float, usage, limits: Limits, stdout: str,
             stderr: str, *, tier: str, protections: tuple[str, ...]) -> RunOutcome:
-    """Classify how the harness process ended, in isolate's words."""
-    sig = -code if code < 0 else None
+    """Classify how the harness process ended, in isolate's words (code None: it never
+    reported, which only a timeout explains)."""
+    sig = -code if code is not None and code < 0 else None
     if timed_out:
         status, msg = "timeout", f"stopped after the wall-clock limit of {limits.wall_s:g} s"
     elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and usage.ru_utime + usage.ru_stime >= limits.cpu_s):
