@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import __version__, load
+from .judge import INTERNAL
+from .load import tree_files
 from .result import Result
 from .rubric import Rubric
 
-INTERNAL = "internal grader error"
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,10 @@ def content_digest(path: Path) -> str:
     h = hashlib.sha256()
     path = Path(path)
     if path.is_dir():
-        for p in sorted(path.rglob("*")):
-            if p.is_file():
-                rel = p.relative_to(path).as_posix().encode()
-                h.update(b"F" + len(rel).to_bytes(4, "big") + rel)
-                update_file(h, p)
+        for p in tree_files(path):
+            rel = p.relative_to(path).as_posix().encode()
+            h.update(b"F" + len(rel).to_bytes(4, "big") + rel)
+            update_file(h, p)
     elif path.exists():
         update_file(h, path)
     return h.hexdigest()
@@ -76,9 +76,11 @@ def update_file(h, path: Path) -> None:
     h.update(len(data).to_bytes(8, "big") + data)
 
 
-def cache_key(path: Path, rubric: Rubric) -> str:
+def cache_key(path: Path, rubric: Rubric, isolation: str = "") -> str:
+    """What a result depends on: the submission's bytes, the rubric, the grader's version
+    and the sandbox it ran in (a result from a weaker tier is not reused by a stricter run)."""
     h = hashlib.sha256()
-    for part in (content_digest(path), rubric.digest, __version__):
+    for part in (content_digest(path), rubric.digest, __version__, isolation):
         h.update(part.encode() + b"\0")
     return "sha256:" + h.hexdigest()
 
@@ -95,8 +97,11 @@ def cached(out: Path, job: Job) -> Result | None:
 
 
 def final(result: Result, key: str) -> Result:
-    """Stamp the cache key on a result, unless the grader (not the student) failed."""
+    """Stamp the cache key on a result, unless the grader (not the student) failed, for the
+    whole submission or in one check: those are retried next time."""
     if result.error and result.error.startswith(INTERNAL):
+        return result
+    if any(c.message.startswith(INTERNAL) for c in result.checks):
         return result
     return result.with_meta(cache_key=key)
 
@@ -125,7 +130,7 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, executor, *, force: bool 
     results: dict[str, Result] = {}
     todo: list[Job] = []
     for p in paths:
-        job = Job(p, ids[p], cache_key(p, rubric))
+        job = Job(p, ids[p], cache_key(p, rubric, executor.isolation))
         sweep_temp_files(out / job.sid)
         hit = None if force else cached(out, job)
         if hit is None:
@@ -166,8 +171,9 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, executor, *, force: bool 
 class LocalExecutor:
     """`jobs` threads on this machine, each waiting on its own sandboxed run."""
 
-    def __init__(self, sandbox, jobs: int):
+    def __init__(self, sandbox, jobs: int, sandbox_name: str = "auto"):
         self.sandbox, self.jobs = sandbox, max(1, jobs)
+        self.isolation = sandbox_name  # part of the cache key, as for the Dask executor
         self.pool: ThreadPoolExecutor | None = None
 
     def run(self, todo: list[Job], rubric: Rubric) -> Iterator[tuple[Job, Result]]:
@@ -208,6 +214,7 @@ class DaskExecutor:
         # e.g. DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s).
         self.client = Client(address)
         self.sandbox_name = sandbox_name
+        self.isolation = sandbox_name  # part of the cache key: the same run locally agrees
         self.futures: list = []
 
     def run(self, todo: list[Job], rubric: Rubric) -> Iterator[tuple[Job, Result]]:
@@ -247,8 +254,7 @@ class DaskExecutor:
 def pack(path: Path) -> dict[str, bytes]:
     path = Path(path)
     if path.is_dir():
-        return {p.relative_to(path).as_posix(): p.read_bytes()
-                for p in sorted(path.rglob("*")) if p.is_file()}
+        return {p.relative_to(path).as_posix(): p.read_bytes() for p in tree_files(path)}
     try:
         return {"": path.read_bytes()}
     except OSError:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .export import safecsv
 from .result import Result, write_atomic
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
@@ -121,7 +122,7 @@ def cmd_grade(args) -> int:
     if args.executor == "local":
         from .batch import LocalExecutor
         rubric, sandbox = setup(args)
-        executor = LocalExecutor(sandbox, args.jobs)
+        executor = LocalExecutor(sandbox, args.jobs, args.sandbox)
     else:
         rubric = load_rubric_or_exit(args)
         executor = dask_executor(args)
@@ -214,13 +215,8 @@ def summary_csv(results: list[Result]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["id", "score", "max_score", "error"])
     for r in results:
-        w.writerow([guard(r.id), f"{r.score:g}", f"{r.max_score:g}", guard(r.error or "")])
+        w.writerow([safecsv.text(r.id), f"{r.score:g}", f"{r.max_score:g}", safecsv.text(r.error or "")])
     return buf.getvalue()
-
-
-def guard(cell: str) -> str:
-    """A free-text cell a spreadsheet would run as a formula gets a leading quote (OWASP)."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def cmd_check(args) -> int:

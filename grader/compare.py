@@ -94,7 +94,7 @@ def shape_note(got: tuple, expected: tuple) -> str:
 def compare(got, expected, threshold: float, quantity: str) -> Mismatch:
     expected = np.asarray(expected, dtype=np.float64)
     base = dict(quantity=quantity, expected_shape=expected.shape, threshold=threshold)
-    if np.isscalar(got) and expected.size == 1:
+    if isinstance(got, (int, float)) and not isinstance(got, bool) and expected.size == 1:
         got = np.full(expected.shape, float(got))
     if not isinstance(got, np.ndarray):
         return Mismatch(False, reason="type", note=describe_value(got), **base)

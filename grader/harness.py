@@ -808,7 +808,7 @@ def build_mlp(roles, d_in, hidden, seed):
     return call_with(cls, named, order=(d_in, hidden, 1))
 
 
-def held_layers(obj, classes, depth=0):
+def held_layers(obj, classes):
     """Instances of role classes reachable from obj's attributes (lists/dicts one level)."""
     found = []
     for name, value in list(vars(obj).items()):

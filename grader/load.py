@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import io
+import os
 import re
 import sys
 import tempfile
@@ -160,12 +161,24 @@ def notebook_source(data: bytes, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tree_files(folder: Path) -> list[Path]:
+    """The regular files of a submission folder, sorted. Symbolic links are never followed
+    (a link to /etc/passwd or to another student's file must not become part of this
+    one), nor hidden, __MACOSX and __pycache__ entries."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "__MACOSX", "__pycache__"))]
+        for name in files:
+            p = Path(root, name)
+            if not name.startswith(".") and not p.is_symlink() and p.is_file():
+                found.append(p)
+    return sorted(found)
+
+
 def read_tree(folder: Path, label: str) -> dict[str, str]:
     sources = {}
-    for p in sorted(folder.rglob("*")):
+    for p in tree_files(folder):
         rel = p.relative_to(folder)
-        if p.is_dir() or any(part.startswith((".", "__MACOSX", "__pycache__")) for part in rel.parts):
-            continue
         if p.suffix == ".py":
             try:
                 sources[rel.as_posix()] = decode(read_bytes(p), rel.as_posix())

@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__, load, observe, plan
 from .checks import REGISTRY
 from .checks.base import Context, Verdict
-from .judge import judge
+from .judge import INTERNAL, judge
 from .result import Result
 from .roles import match_roles
 from .rubric import Rubric
@@ -48,7 +48,7 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> 
     meta["probes"] = {pid: {"status": r.status, "elapsed_s": round(r.elapsed_s, 4)} for pid, r in runs.items()}
     meta["output"] = (outcome.stdout[-2000:] + outcome.stderr[-2000:]).strip()
     if outcome.status == "internal":
-        return not_graded(sid, rubric, f"internal grader error: the sandbox failed ({outcome.message})",
+        return not_graded(sid, rubric, f"{INTERNAL}: the sandbox failed ({outcome.message})",
                           meta, start)
     ctx = Context(submission=sub, roles=roles, probes=runs,
                   inputs={p.id: p.args for p in probes}, settings=rubric.settings,
@@ -63,7 +63,10 @@ def needed_probes(rubric: Rubric, checks: list[str]) -> dict[str, tuple[float, d
     out: dict[str, tuple[float, dict]] = {}
     for cid in checks:
         probe, settings = REGISTRY[cid].probe, rubric.settings(cid)
-        timeout, params = out.get(probe, (0.0, {}))
+        # a probe shared by several checks (train_overfit20 feeds mlp.init_loss too) gets
+        # its defaults from all of them, enabled or not
+        defaults = {k: v for spec in REGISTRY.values() if spec.probe == probe for k, v in spec.params.items()}
+        timeout, params = out.get(probe, (0.0, defaults))
         out[probe] = (max(timeout, settings["timeout_s"]), {**params, **settings["params"]})
     return out
 
@@ -81,5 +84,5 @@ def safe_grade(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> Result
         return grade_submission(path, sid, rubric, sandbox)
     except Exception as e:  # one broken submission (or grader bug) must not stop a batch
         meta = {"source": str(path), "internal": traceback.format_exc(limit=6)}
-        return not_graded(sid, rubric, f"internal grader error while grading {path.name} "
+        return not_graded(sid, rubric, f"{INTERNAL} while grading {path.name} "
                           f"({type(e).__name__}: {e})", meta, time.monotonic())

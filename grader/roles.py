@@ -70,10 +70,10 @@ def match_roles(classes: list[ClassInfo], overrides: dict | None = None) -> dict
     taken: set[str] = set()
     for role in ("loss", "relu", "linear", "mlp"):
         forced = overrides.get(role)
-        if forced:
-            names = forced if isinstance(forced, list) else [forced]
-            roles[role] = forced if all(n in known for n in names) else None
-        else:
+        names = forced if isinstance(forced, list) else [forced] if forced else []
+        if names and all(n in known for n in names):
+            roles[role] = forced
+        else:  # no override, or one this submission does not use: find the class as usual
             roles[role] = best(classes, role, taken)
         if isinstance(roles[role], str):
             taken.add(roles[role])

@@ -73,13 +73,34 @@ def load_rubric(path: Path | None = None) -> Rubric:
     if unknown:
         raise RubricError(f"{path}: [checks.\"{sorted(unknown)[0]}\"] is not a check nngrader has "
                           f"(known: {', '.join(REGISTRY)})")
-    return Rubric(
+    rubric = Rubric(
         name=str(meta.get("name", path.stem)), seed=integer(path, "rubric.seed", meta.get("seed", 0)),
         checks=checks,
         families={k: hint(path, f"families.{k}", v) for k, v in data.get("families", {}).items()},
         limits=limits(path, data.get("limits", {})), roles=roles(path, data.get("roles", {})),
         digest=hashlib.sha256(raw).hexdigest()[:16],
     )
+    check_wall_budget(path, rubric)
+    return rubric
+
+
+WALL_MARGIN_S = 5.0  # the sandbox's own start and the harness's bookkeeping
+
+
+def check_wall_budget(path, rubric: Rubric) -> None:
+    """Every probe has its own time limit; the whole submission's wall limit must leave
+    room for all of them, or one slow probe would cost every check, not its own."""
+    from .checks import REGISTRY
+
+    per_probe: dict[str, float] = {}
+    for cid in rubric.enabled():
+        probe = REGISTRY[cid].probe
+        per_probe[probe] = max(per_probe.get(probe, 0.0), rubric.settings(cid)["timeout_s"])
+    need = sum(per_probe.values()) + WALL_MARGIN_S
+    if rubric.limits.wall_s < need:
+        raise RubricError(f"{path}: limits.wall_s = {rubric.limits.wall_s:g} is less than the "
+                          f"checks' time limits need ({sum(per_probe.values()):g} s for "
+                          f"{len(per_probe)} probes + {WALL_MARGIN_S:g} s): raise it to {need:g}")
 
 
 def check_settings(path, cid, table, spec) -> dict:
@@ -144,6 +165,11 @@ def limits(path, table: dict) -> Limits:
 
 
 def roles(path, table: dict) -> dict:
+    for key, value in table.items():
+        if not (isinstance(value, str) or isinstance(value, list) and value
+                and all(isinstance(v, str) for v in value)):
+            raise RubricError(f"{path}: roles.{key} must be a class name or a list of class "
+                              f"names, got {value!r}")
     bad = set(table) - ROLE_KEYS
     if bad:
         raise RubricError(f"{path}: roles has unknown key {sorted(bad)[0]!r} "

@@ -40,7 +40,7 @@ HONEST = ["classic_template.py", "renamed_classes.py", "optimizer_object.py"]
 CONTROL = "buggy/relu_no_mask.py"  # the bug forged_stdout/result_files/monkeypatch carry
 HOSTILE_ID = '=HYPERLINK("x")<img src=y onerror=alert(3)>'  # no "/" in a file name  # html_injection.py is graded under this name
 PORTS = range(47310, 47330)  # what network.py scans
-TIMEOUT_S, WALL_S, MEMORY_MB = 3, 30, 256
+TIMEOUT_S, WALL_S, MEMORY_MB = 3, 40, 256  # wall >= 9 probes x 3 s + 5 s, as rubrics must
 LEAK_TOKEN = "LEAKED"  # fixtures build it as "LEA" + "KED" when they found something
 
 # What the fixtures try to create outside the box (besides paths relative to their box).

@@ -321,3 +321,21 @@ def test_discover_and_duplicate_ids(tmp_path):
     assert ids[tmp_path / "alice.ipynb"] == "alice_ipynb"
     assert ids[tmp_path / "bob.zip"] == "bob" and ids[tmp_path / "carol"] == "carol"
     assert len(set(ids.values())) == len(ids)
+
+
+def test_symlinks_in_a_folder_submission_are_not_followed(tmp_path):
+    secret = tmp_path / "secret.py"
+    secret.write_text("TOKEN = 'do-not-leak'\nclass Leak:\n    def forward(self, x): pass\n"
+                      "    def backward(self, g): pass\n")
+    sub_dir = tmp_path / "alice"
+    (sub_dir / "pkg").mkdir(parents=True)
+    (sub_dir / "layers.py").write_text(
+        "class Linear:\n    def __init__(self, W, b): self.W, self.b = W, b\n"
+        "    def forward(self, x): return x @ self.W + self.b\n"
+        "    def backward(self, g): return g @ self.W.T\n")
+    (sub_dir / "notes.py").symlink_to(secret)
+    (sub_dir / "pkg" / "outside").symlink_to(tmp_path, target_is_directory=True)
+    sub = load.load(sub_dir, "alice")
+    assert sub.problem is None
+    assert len(sub.files) == 1 and sub.graded_file.endswith("layers.py")  # only the real file
+    assert all("do-not-leak" not in src for src in sub.files.values())

@@ -35,17 +35,18 @@ def test_points_and_hints_editable_without_code(tmp_path):
                  'hints = [{ tip = "8a", text = "my words" }]\n'
                  '[checks."relu.forward"]\nenabled = false\n'
                  '[roles]\nlinear = "FullyConnected"\nloss = ["Sig", "Xent"]\n'
-                 '[limits]\nwall_s = 5\nmemory_mb = 256\n')
+                 '[limits]\nwall_s = 95\nmemory_mb = 256\n')
     r = load_rubric(p)
     lf = r.settings("linear.forward")
     assert lf["points"] == 5 and lf["threshold"] == 1e-4 and lf["hints"] == [Hint("8a", "my words")]
     assert "relu.forward" not in r.enabled()
     assert r.roles == {"linear": "FullyConnected", "loss": ["Sig", "Xent"]}
-    assert r.limits.wall_s == 5.0 and r.limits.memory_mb == 256
+    assert r.limits.wall_s == 95.0 and r.limits.memory_mb == 256
     assert r.settings("linear.backward")["points"] == REGISTRY["linear.backward"].points
 
 
 BAD = {
+    "wall-below-probes": ('[limits]\nwall_s = 20\n', "limits.wall_s"),
     "unknown-table": ('[grading]\nx = 1\n', "grading"),
     "unknown-check-key": ('[checks."linear.forward"]\npionts = 3\n', "pionts"),
     "unknown-check": ('[checks."linear.fwd"]\npoints = 3\n', "linear.fwd"),

@@ -2,8 +2,8 @@
 of failures that happen before any value can be compared (timeouts, crashes, exceptions).
 
 A check is a pure function: observations and reference values in, a Verdict out. No I/O,
-no processes, no printing. Scoring and hints are added afterwards by judge.py from the
-rubric, so a check never knows its own points.
+no processes, no printing. judge.py runs the checks; score.py then adds points and hints
+from the rubric, so a check never knows its own points.
 """
 from __future__ import annotations
 

@@ -124,7 +124,8 @@ def relative_errors(run: ProbeRun, inputs: dict) -> dict:
         nums = numerical.get(p, [])
         idxs = [tuple(i) for i in samples[p]]
         if grad is None or len(nums) != len(idxs) or any(n is None for n in nums):
-            table[p] = {"rel_error": None, "source": src}
+            missing = "analytic" if grad is None else "numerical"
+            table[p] = {"rel_error": None, "source": src, "missing": missing}
             continue
         a = np.array([grad[i] for i in idxs])
         n = np.array(nums)
@@ -158,6 +159,10 @@ def gradcheck(param: str):
         details = {"rel_error": summary, "threshold": th, "entries": table[param],
                    "h": ctx.inputs["gradcheck"]["h"]}
         entry = table[param]
+        if entry["rel_error"] is None and entry.get("missing") == "numerical":
+            return Verdict("fail", f"{who}: the loss your network computes could not be read as "
+                           "a number, so there is nothing to differentiate numerically (does the "
+                           "loss layer's forward return the loss?)", details)
         if entry["rel_error"] is None:
             return Verdict("fail", f"{who}: no gradient found (not returned by backward, not kept "
                            "as an attribute, no parameter change after an update)", details)

@@ -18,8 +18,8 @@ RUN_STATUSES = ("ok", "error", "signal", "timeout", "memory", "internal")
 
 @dataclass(frozen=True)
 class Limits:
-    wall_s: float = 60.0        # whole submission, wall clock
-    cpu_s: float = 60.0         # whole submission, CPU seconds
+    wall_s: float = 120.0       # whole submission, wall clock (room for every probe's limit)
+    cpu_s: float = 120.0        # whole submission, CPU seconds
     memory_mb: int = 1024       # address space / cgroup memory
     processes: int = 32         # processes and threads of the box's uid
     file_size_mb: int = 16      # largest file the box may write
