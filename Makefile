@@ -18,7 +18,7 @@ demo: $(STAMP)
 	@echo
 	@cat out/demo/summary.csv
 	@echo
-	@echo "Reports: out/demo/<id>/feedback.md"
+	@echo "Reports: out/demo/<id>/feedback.html (and .md); class dashboard: out/demo/index.html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
