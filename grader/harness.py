@@ -448,6 +448,15 @@ def loss_objects(roles):
     return None, role_class(roles, "loss")()
 
 
+def student_loss(sig, ce, z, y):
+    """The loss the student's classes compute for logits z: through the Sigmoid first when
+    the loss is split in two classes."""
+    if sig is not None:
+        s_ = first_arg_call(method(sig, "forward", "__call__"), z)
+        return loss_call(method(ce, "forward", "__call__"), s_, y)
+    return loss_call(method(ce, "forward", "__call__", "loss"), z, y)
+
+
 def loss_pass(sig, ce, z, y, rec):
     """Forward and backward through the student's loss with its own calling conventions,
     each call recorded as a step of `rec`. Returns the bound calls of both passes,
@@ -761,19 +770,13 @@ class GraderDriver:
         self.layer1, _, _ = construct_linear(classes["linear"], r.randn(d_in, hidden) * 0.1, np.zeros(hidden))
         self.act = classes["relu"]()
         self.layer2, _, _ = construct_linear(classes["linear"], r.randn(hidden, 1) * 0.1, np.zeros(1))
-        if "sigmoid" in classes:
-            self.sigmoid, self.loss = classes["sigmoid"](), classes["crossentropy"]()
-        else:
-            self.sigmoid, self.loss = None, classes["loss"]()
+        self.sigmoid, self.loss = loss_objects(roles)
 
     def forward(self, x, y):
         h = first_arg_call(method(self.layer1, "forward", "__call__"), x)
         a = first_arg_call(method(self.act, "forward", "__call__"), h)
         z = first_arg_call(method(self.layer2, "forward", "__call__"), a)
-        if self.sigmoid is not None:
-            s_ = first_arg_call(method(self.sigmoid, "forward", "__call__"), z)
-            return z, loss_call(method(self.loss, "forward", "__call__"), s_, y)
-        return z, loss_call(method(self.loss, "forward", "__call__", "loss"), z, y)
+        return z, student_loss(self.sigmoid, self.loss, z, y)
 
     def train(self, x, y, learning_rate, momentum, l2_penalty):
         _, loss = self.forward(x, y)
@@ -1112,17 +1115,11 @@ def loss_sums(roles, n):
     learning rate N times smaller for the same step, so the rubric's rate is divided by N.
     (An adapter decision, like reading a signature: nothing is judged here.)"""
     try:
-        cls = role_classes(roles)
         z = np.linspace(-1.0, 1.0, n).reshape(n, 1)
         y = (np.arange(n) % 2).reshape(n, 1).astype(float)
         totals = []
         for k in (1, 2):
-            zz, yy = np.vstack([z] * k), np.vstack([y] * k)
-            if "sigmoid" in cls:
-                s_ = first_arg_call(method(cls["sigmoid"](), "forward", "__call__"), zz)
-                v = loss_call(method(cls["crossentropy"](), "forward", "__call__"), s_, yy)
-            else:
-                v = loss_call(method(cls["loss"](), "forward", "__call__", "loss"), zz, yy)
+            v = student_loss(*loss_objects(roles), np.vstack([z] * k), np.vstack([y] * k))
             v = np.asarray(v[0] if isinstance(v, tuple) else v, dtype=float)
             totals.append(float(v.sum()) if v.size > 1 else float(v))
         return v.size == 1 and abs(totals[1] - 2 * totals[0]) < 1e-6 * abs(totals[1])

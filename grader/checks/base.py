@@ -40,6 +40,14 @@ class Context:
     settings: Callable[[str], dict]  # check id -> its rubric table (threshold, ...)
     memory_mb: int = 0
     run_message: str = ""           # how the sandboxed run ended, when it ended badly
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        """A value some checks derive from others (the loss convention, which layer checks
+        fail), computed once per submission however many checks ask for it."""
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
 
     def who(self, role: str, method: str) -> str:
         name = self.roles.get(role)

@@ -261,7 +261,7 @@ def loss_convention(ctx: Context) -> str | None:
     run = ctx.probes.get("loss")
     if run is None or run.status != "ok":
         return None
-    v = loss_forward(ctx)
+    v = ctx.once("loss.forward", lambda: loss_forward(ctx))
     return v.details.get("convention") if v.status == "pass" else None
 
 

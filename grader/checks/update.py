@@ -37,7 +37,7 @@ def norm(a) -> float:
     return float(np.linalg.norm(a)) if a is not None else 0.0
 
 
-def scenario_or_verdict(ctx: Context, who: str, *names: str):
+def scenario_or_verdict(ctx: Context, who: str, *names: str, needs: str | None = None):
     run, failed = network_run(ctx, "update", who)
     if failed:
         return None, failed
@@ -49,7 +49,7 @@ def scenario_or_verdict(ctx: Context, who: str, *names: str):
             return None, Verdict("error", f"{who}: training the MLP raised {err.get('type', 'an error')}: "
                                  f"{err.get('message', 'no result')}", {"scenario": n})
         scs[n] = sc
-    return scs, None
+    return scs, unreachable(scs, needs, who) if needs else None
 
 
 def unreachable(scs: dict, name: str, who: str) -> Verdict | None:
@@ -124,7 +124,7 @@ def layers(ctx: Context) -> Verdict:
     scs, failed = scenario_or_verdict(ctx, who, "plain")
     if failed:
         return failed
-    frozen = [k for k in WEIGHTS if delta(scs["plain"], 1, k) is None or norm(delta(scs["plain"], 1, k)) == 0]
+    frozen = [k for k in WEIGHTS if norm(delta(scs["plain"], 1, k)) == 0]  # norm(None) is 0
     if frozen:
         family = "first_layer_frozen" if "W1" in frozen else "layer_frozen"
         names = {"W1": "the first layer's weights (W1)", "W2": "the second layer's weights (W2)"}
@@ -135,10 +135,7 @@ def layers(ctx: Context) -> Verdict:
 
 def l2(ctx: Context) -> Verdict:
     who = "L2 penalty"
-    scs, failed = scenario_or_verdict(ctx, who, "plain", "l2")
-    if failed:
-        return failed
-    failed = unreachable(scs, "l2", who)
+    scs, failed = scenario_or_verdict(ctx, who, "plain", "l2", needs="l2")
     if failed:
         return failed
     factors, details = {}, {"l2": UPDATE_L2, "learning_rate": UPDATE_LR}
@@ -153,9 +150,8 @@ def l2(ctx: Context) -> Verdict:
         c = -float(np.sum(diff * W0) / np.sum(W0 * W0)) if np.any(W0) else 0.0
         residual = norm(diff + c * W0) / max(norm(diff), 1e-12)
         factors[key] = {"c": c, "residual": residual}
-    details["factors"] = factors
-    details["expected_c"] = UPDATE_LR * UPDATE_L2
     scale = UPDATE_LR * UPDATE_L2
+    details.update(factors=factors, expected_c=scale)
     weights = {k: factors[k]["c"] for k in WEIGHTS}
     ignored = [k for k, c in weights.items() if abs(c) < 1e-6 * scale]
     if ignored:
@@ -176,10 +172,7 @@ def l2(ctx: Context) -> Verdict:
 
 def momentum(ctx: Context) -> Verdict:
     who = "momentum"
-    scs, failed = scenario_or_verdict(ctx, who, "plain", "momentum")
-    if failed:
-        return failed
-    failed = unreachable(scs, "momentum", who)
+    scs, failed = scenario_or_verdict(ctx, who, "plain", "momentum", needs="momentum")
     if failed:
         return failed
     mu = UPDATE_MOMENTUM
