@@ -7,7 +7,6 @@ distinct shape: the grader can tell dx from dW from db by shape alone.
 from __future__ import annotations
 
 import json
-import shutil
 import zlib
 from dataclasses import dataclass
 from importlib import resources
@@ -131,6 +130,16 @@ def module_name(relpath: str) -> str:
     return Path(relpath).with_suffix("").as_posix().replace("/", ".")
 
 
+def copy_harness(box: Path) -> None:
+    """The harness package as box/nnharness/ and its entry script as box/harness.py."""
+    package = resources.files("grader.harness")
+    (box / "nnharness").mkdir()
+    for item in package.iterdir():
+        if item.name.endswith(".py"):
+            target = box / ("harness.py" if item.name == "entry.py" else f"nnharness/{item.name}")
+            target.write_bytes(item.read_bytes())
+
+
 def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe], limits,
               seed: int) -> None:
     """Everything the harness needs, and nothing of the grader besides the harness itself."""
@@ -139,8 +148,7 @@ def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe],
         target = box / "src" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(source, encoding="utf-8")
-    with resources.as_file(resources.files("grader") / "harness.py") as h:
-        shutil.copyfile(h, box / "harness.py")
+    copy_harness(box)
     plan = {
         "version": 1, "seed": seed, "module": sub.module, "src_dir": "src", "work_dir": "work",
         "roles": qualified_roles(sub, roles),

@@ -14,7 +14,8 @@ from grader import load, observe, plan
 from grader.roles import match_roles
 from grader.sandbox import Limits, PlainSandbox
 
-HARNESS = Path(grader.__file__).parent / "harness.py"
+HARNESS = Path(grader.__file__).parent / "harness"  # the package copied into the box
+HARNESS_FILES = sorted(HARNESS.glob("*.py"))
 GOOD = textwrap.dedent("""\
     import numpy as np
 
@@ -154,26 +155,31 @@ def test_script_code_does_not_run_in_the_box(tmp_path):
 
 
 def imported_modules(path: Path) -> set[str]:
+    """Absolute imports of one harness module; relative ones must stay inside the package."""
     tree = ast.parse(path.read_text())
     mods = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             mods.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            assert node.level == 1 and (HARNESS / f"{node.module}.py").is_file(), \
+                f"{path.name} line {node.lineno}: relative import leaving the harness package"
         elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, f"relative import at line {node.lineno}"
             mods.add(node.module)
         elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__":
             mods.add("<dynamic __import__>")
     return mods
 
 
-def test_harness_imports_only_stdlib_and_numpy():
-    mods = imported_modules(HARNESS)
+@pytest.mark.parametrize("path", HARNESS_FILES, ids=lambda p: p.name)
+def test_harness_imports_only_stdlib_and_numpy(path):
+    mods = imported_modules(path)
     roots = {m.split(".")[0] for m in mods}
     assert "grader" not in roots
-    assert roots <= set(sys.stdlib_module_names) | {"numpy"}, roots - set(sys.stdlib_module_names)
+    allowed = set(sys.stdlib_module_names) | {"numpy", "nnharness"}  # nnharness: entry.py
+    assert roots <= allowed, roots - allowed
     # nor by a string handed to importlib
-    consts = {n.value for n in ast.walk(ast.parse(HARNESS.read_text()))
+    consts = {n.value for n in ast.walk(ast.parse(path.read_text()))
               if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     assert not any(c == "grader" or c.startswith(("grader.", "grader:")) for c in consts)
 
@@ -182,5 +188,7 @@ def test_harness_runs_from_a_bare_copy(tmp_path):
     # Copied alone into the box (no grader package next to it) the harness still works:
     # test_good_submission_all_probes_ok runs it from box/harness.py; check nothing else was copied.
     _, _, _, box = run_box(tmp_path, GOOD)
-    assert sorted(p.name for p in box.iterdir()) == ["harness.py", "out", "plan.json", "src", "work"]
+    assert sorted(p.name for p in box.iterdir()) == ["harness.py", "nnharness", "out", "plan.json", "src", "work"]
+    assert sorted(p.name for p in (box / "nnharness").iterdir()) == sorted(
+        p.name for p in HARNESS_FILES if p.name != "entry.py")
     assert not (box / "src" / "grader").exists()

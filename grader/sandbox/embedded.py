@@ -36,7 +36,7 @@ from .plain import exited, kill_group, numpy_libdir, outcome, pump, scrubbed_env
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 ZYGOTE = Path(__file__).with_name("zygote.py")
-HARNESS = Path(__file__).resolve().parent.parent / "harness.py"
+HARNESS = Path(__file__).resolve().parent.parent / "harness"  # the package, preloaded by the zygote
 STATE_DIR = Path("/run/nngrader") if os.geteuid() == 0 else Path(f"/tmp/nngrader-{os.getuid()}")
 LIBDIR = "/nnlib"            # where numpy alone is bound inside the box
 WORKDIR = "/sandbox/box"     # the box's copy inside, on the private tmpfs

@@ -1,10 +1,11 @@
 """A pre-started sandbox worker: one interpreter that has imported numpy, forked per run.
 
-    python -I -S -B zygote.py SOCKET_FD LIBDIR HARNESS_PY
+    python -I -S -B zygote.py SOCKET_FD LIBDIR HARNESS_PACKAGE_DIR
 
 Started by the grader (embedded.py) with the box's scrubbed environment and no grader
 code: it imports the standard library modules the harness uses, numpy (from LIBDIR) and
-the launcher (launcher.py, by path), precompiles the grader's harness.py, and then waits.
+the launcher (launcher.py, by path) and the harness package (as `nnharness`, by path), and
+then waits.
 It never loads student code, has no threads, and keeps no state between runs.
 
 Per run the grader sends, on a SOCK_SEQPACKET socket, the launcher's config (marshal)
@@ -14,7 +15,7 @@ stdin /dev/null, everything else closed; it calls launcher.launch(cfg), which bu
 namespaces, PID 1 and the harness process exactly as before (pool uid, rlimits, cgroups,
 no_new_privs, read-only root, private tmpfs). The one difference is the last step: instead
 of exec'ing a fresh interpreter that imports numpy again, the harness process runs the
-box's harness.py in-process (precompiled when it is byte-identical to the grader's).
+box's harness.py in-process, whose `from nnharness...` finds the package already imported.
 A child forked from this clean process is as fresh as a new interpreter.
 
 Messages back: b"P" + pid once the child exists; b"D" + marshal((wait status, utime,
@@ -23,10 +24,7 @@ to kill the current run's process group. EOF on the socket (the grader is gone) 
 current run and ends the worker, so nothing outlives a grader killed with SIGKILL.
 """
 import ctypes
-import functools  # noqa: F401 - the harness's imports, paid once here
 import importlib.util
-import inspect  # noqa: F401
-import json  # noqa: F401
 import marshal
 import os
 import re  # noqa: F401
@@ -36,10 +34,8 @@ import socket
 import sys
 import traceback
 import types
-import warnings  # noqa: F401
 
 PR_SET_PDEATHSIG = 1
-IN_BOX_HARNESS = "/sandbox/box/harness.py"
 
 
 def load_launcher():
@@ -50,8 +46,20 @@ def load_launcher():
     return module
 
 
+def preload_harness(package_dir):
+    """Import the harness package as `nnharness`, every module of it, the way the box's
+    harness.py would: stdlib and numpy only, nothing of the grader or of any student."""
+    init = os.path.join(package_dir, "__init__.py")
+    spec = importlib.util.spec_from_file_location("nnharness", init,
+                                                  submodule_search_locations=[package_dir])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["nnharness"] = package
+    spec.loader.exec_module(package)
+    importlib.import_module("nnharness.process")  # imports every probe module
+
+
 class Worker:
-    def __init__(self, sock_fd, libdir, harness_path):
+    def __init__(self, sock_fd, libdir, harness_dir):
         self.sock = socket.socket(fileno=sock_fd)
         self.base_path = list(sys.path)  # what `python -I -S` starts with
         sys.path[:0] = [libdir]
@@ -59,9 +67,7 @@ class Worker:
         import numpy.random  # noqa: F401 - lazy in numpy 2; every probe child needs it
         self.launcher = load_launcher()
         self.launcher.ENTER = self.enter
-        with open(harness_path, "rb") as f:
-            self.harness_src = f.read()
-        self.harness_code = compile(self.harness_src, IN_BOX_HARNESS, "exec", dont_inherit=True)
+        preload_harness(harness_dir)
         self.libc = ctypes.CDLL(None, use_errno=True)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -154,10 +160,7 @@ class Worker:
             with open(script, "rb") as f:
                 src = f.read()
             path = os.path.abspath(script)
-            if src == self.harness_src and path == IN_BOX_HARNESS:
-                code_obj = self.harness_code
-            else:
-                code_obj = compile(src, path, "exec", dont_inherit=True)
+            code_obj = compile(src, path, "exec", dont_inherit=True)
             main = types.ModuleType("__main__")
             main.__file__ = path
             main.__builtins__ = __builtins__
