@@ -35,6 +35,7 @@ class ClassInfo:
     bases: tuple[str, ...]
     names_used: frozenset[str]   # every identifier its methods mention (for separation checks)
     source_file: str
+    stubs: tuple[str, ...] = ()  # forward/backward methods that do nothing yet
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Submission:
     notes: tuple[str, ...] = ()
     problem: str | None = None               # why it cannot be graded at all
     missing_modules: dict = field(default_factory=dict)  # bound name -> "torch (line 3 ...)"
+    python2: bool = False                    # converted from Python 2 before grading
 
     @classmethod
     def unreadable(cls, sid: str, path: Path, problem: str) -> "Submission":
@@ -81,14 +83,16 @@ def submission_ids(paths: list[Path]) -> dict[Path, str]:
 
 # ---------------------------------------------------------------- reading sources
 
-def load(path: Path, sid: str | None = None) -> Submission:
+def load(path: Path, sid: str | None = None, python2: str = "convert") -> Submission:
+    """python2: "convert" (fissix turns Python 2 into Python 3) or "refuse" (only when the
+    Python 2 lines are all in script code the grader leaves out anyway)."""
     path = Path(path)
     sid = sid or path.stem
     try:
         sources = read_sources(path)
     except LoadProblem as e:
         return Submission.unreadable(sid, path, str(e))
-    return build(sid, path, sources)
+    return build(sid, path, sources, python2)
 
 
 class LoadProblem(Exception):
@@ -238,6 +242,43 @@ def syntax_problem(name: str, source: str, err: SyntaxError) -> str:
             + (f" (`{text[:60]}`)" if text else "") + "; Python cannot read the file")
 
 
+def from_python2(source: str, name: str) -> str | None:
+    """Python 2 source converted by fissix (lib2to3's maintained fork) with its default
+    fixers, or None when even Python 2's grammar cannot read it. Lines keep their numbers,
+    so tracebacks still point at the student's own lines."""
+    from fissix import refactor  # imported only for the rare Python 2 file
+
+    tool = refactor.RefactoringTool(refactor.get_fixers_from_package("fissix.fixes"))
+    try:
+        return str(tool.refactor_string(source if source.endswith("\n") else source + "\n", name))
+    except Exception:  # fissix raises its own ParseError and tokenizer errors
+        return None
+
+
+def parse_or_none(source: str | None, name: str) -> ast.Module | None:
+    if source is None:
+        return None
+    try:
+        return ast.parse(source, filename=name)
+    except SyntaxError:
+        return None
+
+
+def changed_lines(before: str, after: str) -> int:
+    return sum(1 for a, b in zip(before.splitlines(), after.splitlines()) if a != b)
+
+
+def only_in_script(before: str, after: str, tree: ast.Module) -> bool:
+    """Whether every line the conversion changed lies in code the grader leaves out (the
+    training script, a __main__ block): such a file is graded even where Python 2 is refused."""
+    dropped = set()
+    for node in tree.body:
+        if not is_definition(node):
+            dropped.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    changed = {i for i, (a, b) in enumerate(zip(before.splitlines(), after.splitlines()), 1) if a != b}
+    return changed <= dropped
+
+
 def is_main_guard(node: ast.stmt) -> bool:
     if not isinstance(node, ast.If):
         return False
@@ -257,12 +298,17 @@ def is_definition(node: ast.stmt) -> bool:
         return True  # a docstring or a bare string
     if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
         return is_constant_expr(node.value)
-    if isinstance(node, ast.Try):
-        return all(is_definition(n) for n in node.body) and all(
+    if isinstance(node, ast.Try):  # import shims: try: xrange / except NameError: xrange = range
+        return all(is_definition(n) or is_name_probe(n) for n in node.body) and all(
             is_definition(n) or isinstance(n, ast.Pass) for h in node.handlers for n in h.body)
     if isinstance(node, ast.If) and not is_main_guard(node):
         return all(is_definition(n) for n in node.body + node.orelse)
     return False
+
+
+def is_name_probe(node: ast.stmt) -> bool:
+    """`xrange` or `np.logaddexp` alone on a line: a probe for a name, runs nothing."""
+    return isinstance(node, ast.Expr) and isinstance(node.value, (ast.Name, ast.Attribute))
 
 
 BUILTINS = frozenset(dir(__import__("builtins"))) | {"__name__", "__file__", "__doc__"}
@@ -338,10 +384,17 @@ def merge_ranges(items: list[dict]) -> list[dict]:
 
 # ---------------------------------------------------------------- static facts
 
+from .harness import names as method_names  # noqa: E402 - the harness's own method lists
+
+LAYER_METHODS = frozenset(method_names.LOSS_FORWARD + method_names.LOSS_BACKWARD)
+
 def class_infos(tree: ast.Module, fname: str) -> list[ClassInfo]:
+    """One ClassInfo per class name: the last definition, as Python binds it (a notebook
+    may redefine a class in a later cell)."""
+    last = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     out = []
     for node in tree.body:
-        if not isinstance(node, ast.ClassDef):
+        if not isinstance(node, ast.ClassDef) or last[node.name] is not node:
             continue
         methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         init = next((m for m in methods if m.name == "__init__"), None)
@@ -352,8 +405,30 @@ def class_infos(tree: ast.Module, fname: str) -> list[ClassInfo]:
             name=node.name, line=node.lineno, methods=tuple(m.name for m in methods),
             init_params=params, bases=tuple(ast.unparse(b) for b in node.bases),
             names_used=frozenset(used), source_file=fname,
+            stubs=tuple(m.name for m in methods if m.name in LAYER_METHODS and is_stub(m)),
         ))
     return out
+
+
+def is_stub(fn: ast.FunctionDef) -> bool:
+    """A method that does nothing yet: a docstring, pass, prints, storing its arguments,
+    and returning None or one of its arguments unchanged."""
+    params = {a.arg for a in fn.args.args + fn.args.kwonlyargs}
+    plain = lambda v: v is None or isinstance(v, ast.Constant) or isinstance(v, ast.Name) and v.id in params  # noqa: E731
+    for n in fn.body:
+        if isinstance(n, ast.Pass) or isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant):
+            continue
+        if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call) and getattr(n.value.func, "id", "") == "print":
+            continue
+        if isinstance(n, ast.Return) and plain(n.value):
+            continue
+        if isinstance(n, ast.Assign) and plain(n.value) and all(
+                isinstance(t, ast.Attribute) and getattr(t.value, "id", "") == "self" for t in n.targets):
+            continue
+        if isinstance(n, ast.Raise) and "NotImplemented" in ast.unparse(n):
+            continue
+        return False
+    return True
 
 
 def bound_names(tree: ast.Module) -> set[str]:
@@ -401,7 +476,7 @@ def import_roots(tree: ast.Module) -> dict[str, tuple[str, int]]:
 
 # ---------------------------------------------------------------- putting it together
 
-def build(sid: str, path: Path, sources: dict[str, str]) -> Submission:
+def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert") -> Submission:
     original = None
     if len(sources) == 1:
         # One file becomes module `submission` in the box: the student's own name could be
@@ -411,12 +486,20 @@ def build(sid: str, path: Path, sources: dict[str, str]) -> Submission:
         # Shown as the student named it: the file itself, or its path inside a zip/folder.
         original = name if path.is_dir() or path.suffix.lower() == ".zip" else path.name
     shown = (lambda n: original if n == "submission.py" and original else n)
-    parsed, problems = {}, []
-    for name, src in sources.items():
+    parsed, problems, converted = {}, [], []
+    for name, src in list(sources.items()):
         try:
             parsed[name] = ast.parse(src, filename=name)
         except SyntaxError as e:
-            problems.append(syntax_problem(shown(name), src, e))
+            py3 = from_python2(src, name)
+            tree = parse_or_none(py3, name)
+            if tree is None or python2 == "refuse" and not only_in_script(src, py3, tree):
+                problems.append(syntax_problem(shown(name), src, e))
+                continue
+            sources[name], parsed[name] = py3, tree
+            converted.append(f"{shown(name)} is Python 2: nngrader converted it to Python 3 before "
+                             f"grading ({changed_lines(src, py3)} lines changed: print statements, "
+                             "xrange, iteritems, cPickle and the like)")
     local_modules = {Path(n).with_suffix("").as_posix().replace("/", ".") for n in sources}
     local_modules |= {m.split(".")[0] for m in local_modules}
     from .roles import rank_files  # static role matching, grader side
@@ -438,6 +521,7 @@ def build(sid: str, path: Path, sources: dict[str, str]) -> Submission:
         files[name] = kept
         left_out.extend({**d, "file": shown(d["file"])} for d in dropped)
         script_globals.update(globals_from_script(tree, ast.parse(kept)))
+    notes[:0] = converted
     if problems:
         notes.extend(problems)
     if left_out:
@@ -447,6 +531,7 @@ def build(sid: str, path: Path, sources: dict[str, str]) -> Submission:
         id=sid, path=path, graded_file=shown(main), files=files,
         module=Path(main).with_suffix("").as_posix().replace("/", "."),
         classes=tuple(c for n, t in parsed.items() for c in class_infos(t, n)),
+        python2=bool(converted),
         left_out=tuple(left_out), script_globals=script_globals, notes=tuple(notes),
         missing_modules=missing,
     )
@@ -462,7 +547,10 @@ def drop_unavailable_imports(source: str, local_modules: set[str]) -> tuple[str,
     tree = ast.parse(source)
     lines = source.splitlines()
     absent = {}
+    guarded = guarded_imports(tree)
     for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue  # try: import scipy / except ImportError: a fallback: let it fall back
         if isinstance(node, ast.Import):
             mods = [(a.asname or a.name.split(".")[0], a.name.split(".")[0]) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -480,6 +568,20 @@ def drop_unavailable_imports(source: str, local_modules: set[str]) -> tuple[str,
         for i in range(node.lineno, node.end_lineno or node.lineno):
             lines[i] = ""
     return "\n".join(lines) + "\n", absent
+
+
+IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+def guarded_imports(tree: ast.Module) -> set[int]:
+    """ids of import statements inside a try whose handler catches a failed import."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+                h.type is None or any(n.id in IMPORT_ERRORS for n in ast.walk(h.type) if isinstance(n, ast.Name))
+                for h in node.handlers):
+            out.update(id(n) for n in node.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+    return out
 
 
 def globals_from_script(full: ast.Module, kept: ast.Module) -> dict[str, list[str]]:

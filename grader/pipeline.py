@@ -24,7 +24,7 @@ from .score import score
 
 def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> Result:
     start = time.monotonic()
-    sub = load.load(path, sid)
+    sub = load.load(path, sid, rubric.python2)
     meta = {"source": str(path), "grader_version": __version__, "rubric": rubric.name,
             "rubric_digest": rubric.digest, "seed": rubric.seed}
     if sub.problem:
@@ -36,7 +36,7 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> 
     probes = plan.probes(rubric.seed, needed_probes(rubric, checks))
     with tempfile.TemporaryDirectory(prefix="nngrader-box-") as tmp:
         box = Path(tmp)
-        plan.write_box(box, sub, roles, probes, rubric.limits, rubric.seed)
+        plan.write_box(box, sub, roles, probes, rubric.limits, rubric.seed, rubric.interface)
         outcome = sandbox.run(box, rubric.limits)
         # Only a harness that ran to its end wrote results.json: if it was killed (e.g. by
         # the student's code, right after writing a forged file there), nothing is trusted.

@@ -141,7 +141,7 @@ def copy_harness(box: Path) -> None:
 
 
 def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe], limits,
-              seed: int) -> None:
+              seed: int, interface: dict | None = None) -> None:
     """Everything the harness needs, and nothing of the grader besides the harness itself."""
     (box / "src").mkdir(parents=True)
     for rel, source in sub.files.items():
@@ -151,7 +151,7 @@ def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe],
     copy_harness(box)
     plan = {
         "version": 1, "seed": seed, "module": sub.module, "src_dir": "src", "work_dir": "work",
-        "roles": qualified_roles(sub, roles),
+        "roles": qualified_roles(sub, roles), "interface": interface or {},
         "limits": {"memory_mb": limits.memory_mb, "cpu_s": limits.cpu_s,
                    "file_size_mb": limits.file_size_mb, "open_files": limits.open_files,
                    "processes": limits.processes},
@@ -190,7 +190,31 @@ def gradcheck_inputs(seed: int) -> dict:
     args.update(h=1e-5, seed=seed, samples={
         "W1": some((MLP_IN, MLP_HID), 4), "b1": some((MLP_HID,), 3), "W2": some((MLP_HID, 1), 3),
         "b2": some((1,), 1), "x": some((MLP_N, MLP_IN), 3)})
+    args.update(evaluation_set(seed, args))
     return args
+
+
+EVAL_N = 12
+
+
+def evaluation_set(seed: int, weights: dict) -> dict:
+    """Labelled samples for the student's evaluate, drawn until, at the planted weights,
+    the accuracy differs from every number a wrong evaluate might report instead (the
+    positive rate of its predictions or labels, the error rate, a threshold at 0.5 on the
+    logits, ...), in every scale (fraction, percent, count)."""
+    from .reference import mlp as ref_mlp
+
+    r = rng(seed, "evaluate")
+    for _ in range(1000):
+        x = r.normal(size=(EVAL_N, MLP_IN))
+        y = (r.permutation(EVAL_N) < r.integers(3, EVAL_N - 2)).astype(float).reshape(-1, 1)
+        z = ref_mlp.logits(x, weights["W1"], weights["b1"], weights["W2"], weights["b2"])
+        acc = np.mean((z > 0) == (y > 0.5))
+        wrong = [np.mean(z > 0), np.mean(y), 1 - acc, np.mean((z > 0.5) == (y > 0.5)),
+                 np.mean(z < 0), np.mean((z > 0) == (y < 0.5))]
+        if 0.2 < acc < 0.9 and all(abs(acc - w) > 1.5 / EVAL_N for w in wrong):
+            return {"eval_x": x, "eval_y": y}
+    raise RuntimeError("no evaluation set separates the accuracy from its look-alikes")
 
 
 UPDATE_LR, UPDATE_MOMENTUM, UPDATE_L2 = 0.1, 0.9, 0.1

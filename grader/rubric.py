@@ -23,6 +23,8 @@ from .sandbox.base import Limits
 CHECK_KEYS = {"points", "threshold", "timeout_s", "hints", "enabled", "params"}
 LIMIT_KEYS = set(Limits.__dataclass_fields__)
 ROLE_KEYS = {"linear", "relu", "loss", "mlp"}
+INTERFACE_ROLES = ROLE_KEYS | {"module"}
+INTERFACE_JOBS = {"forward", "backward", "update", "train", "evaluate", "zero_grad"}
 
 
 class RubricError(ValueError):
@@ -37,6 +39,8 @@ class Rubric:
     families: dict        # family -> Hint
     limits: Limits
     roles: dict = field(default_factory=dict)
+    interface: dict = field(default_factory=dict)  # role -> {"methods": {...}, "args": {...}}
+    python2: str = "convert"  # [submission] python2: "convert" with fissix, or "refuse"
     digest: str = ""      # content hash, so a cache knows when the rubric changed
 
     def settings(self, check_id: str) -> dict:
@@ -61,7 +65,7 @@ def load_rubric(path: Path | None = None) -> Rubric:
         raise RubricError(f"{path}: cannot read the rubric ({e.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise RubricError(f"{path}: not valid TOML ({e})") from None
-    bad = set(data) - {"rubric", "limits", "roles", "checks", "families"}
+    bad = set(data) - {"rubric", "limits", "roles", "checks", "families", "interface", "submission"}
     if bad:
         raise RubricError(f"{path}: unknown table [{sorted(bad)[0]}]")
     meta = data.get("rubric", {})
@@ -78,6 +82,8 @@ def load_rubric(path: Path | None = None) -> Rubric:
         checks=checks,
         families={k: hint(path, f"families.{k}", v) for k, v in data.get("families", {}).items()},
         limits=limits(path, data.get("limits", {})), roles=roles(path, data.get("roles", {})),
+        interface=interface(path, data.get("interface", {})),
+        python2=python2_policy(path, data.get("submission", {})),
         digest=hashlib.sha256(raw).hexdigest()[:16],
     )
     check_wall_budget(path, rubric)
@@ -175,3 +181,52 @@ def roles(path, table: dict) -> dict:
         raise RubricError(f"{path}: roles has unknown key {sorted(bad)[0]!r} "
                           f"(allowed: {', '.join(sorted(ROLE_KEYS))})")
     return dict(table)
+
+
+def interface(path, table: dict) -> dict:
+    """[interface.ROLE] methods = {job = "name"}, args = {param = "meaning" | value}: how a
+    course's own skeleton names its methods and constructor or method arguments. A
+    meaning is one of the harness's (x, y, lr, momentum, l2, epochs, batch_size, ...); any
+    other value (a number, true/false, {value = "text"}) is passed as it is."""
+    from .harness.calling import RULES
+
+    out = {}
+    for role, spec in table.items():
+        where = f"interface.{role}"
+        if role not in INTERFACE_ROLES:
+            raise RubricError(f"{path}: [{where}] is not a role (allowed: "
+                              f"{', '.join(sorted(INTERFACE_ROLES))})")
+        if not isinstance(spec, dict) or set(spec) - {"methods", "args"}:
+            raise RubricError(f"{path}: [{where}] takes only methods = {{...}} and args = {{...}}")
+        methods = spec.get("methods", {})
+        bad = sorted(set(methods) - INTERFACE_JOBS) if isinstance(methods, dict) else ["?"]
+        if bad or not all(isinstance(v, str) and v.isidentifier() for v in methods.values()):
+            raise RubricError(f"{path}: {where}.methods maps a job ({', '.join(sorted(INTERFACE_JOBS))})"
+                              f" to a method name, got {methods!r}")
+        if role == "loss":  # the loss's forward and backward are looked up as loss methods
+            methods = {("loss_" + k if k in ("forward", "backward") else k): v for k, v in methods.items()}
+        args = {}
+        for name, value in (spec.get("args") or {}).items():
+            if isinstance(value, dict) and set(value) == {"value"}:
+                value = ("literal", value["value"])
+            elif isinstance(value, str) and value not in RULES:
+                raise RubricError(f"{path}: {where}.args.{name} = {value!r} is no meaning nngrader "
+                                  f"knows (one of {', '.join(sorted(RULES))}; for a literal text "
+                                  f"write {{value = {value!r}}})")
+            args[name] = value
+        out[role] = {"methods": dict(methods), "args": args}
+    return out
+
+
+SUBMISSION_KEYS = {"python2"}
+
+
+def python2_policy(path, table: dict) -> str:
+    bad = sorted(set(table) - SUBMISSION_KEYS) if isinstance(table, dict) else ["?"]
+    if bad:
+        raise RubricError(f"{path}: submission has unknown key {bad[0]!r} "
+                          f"(allowed: {', '.join(sorted(SUBMISSION_KEYS))})")
+    value = table.get("python2", "convert")
+    if value not in ("convert", "refuse"):
+        raise RubricError(f"{path}: submission.python2 must be \"convert\" or \"refuse\", got {value!r}")
+    return value

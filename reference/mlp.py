@@ -4,6 +4,11 @@ from __future__ import annotations
 from . import layers
 
 
+def logits(x, W1, b1, W2, b2):
+    """The network's output scores (before the sigmoid)."""
+    return layers.linear_forward(layers.relu_forward(layers.linear_forward(x, W1, b1)), W2, b2)
+
+
 def loss_and_grads(x, y, W1, b1, W2, b2, reduction="mean"):
     """The loss and its gradients with respect to W1, b1, W2, b2 and x."""
     h = layers.linear_forward(x, W1, b1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import layers, network, sanity, training, update, vectorised
+from . import evaluate, layers, network, sanity, training, update, vectorised
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("train.overfit20", "train_overfit20", training.overfit20, 2, 0.0, params={
             "seeds": [0], "required": 1, "hidden": 16, "lr": 0.5, "momentum": 0.8,
             "max_epochs": 800, "patience": 40, "stall": 150, "loss_target": 0.1}),
+        CheckSpec("mlp.evaluate", "gradcheck", evaluate.evaluate, 1, 0.0),
         CheckSpec("mlp.init_loss", "train_overfit20", training.init_loss, 0.5, 0.0, params={
             "tolerance": 0.3}),
     ]

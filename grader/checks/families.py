@@ -31,6 +31,8 @@ DESCRIBE = {
     "mean_grad_not_divided": "the loss is a mean over the batch but its gradient is not divided by the batch size",
     "sum_grad_divided": "the loss is a sum over the batch but its gradient is divided by the batch size",
     "loss_grad_sign": "the loss gradient has the wrong sign (sigmoid(z) - y flipped)",
+    "loss_returns_probabilities": "the loss layer's forward returns the probabilities sigmoid(z) instead of the loss",
+    "loss_returns_nothing": "the loss layer's forward returns nothing",
     # loss sanity and vectorisation (issue 4)
     "unstable_sigmoid": "the sigmoid overflows for large logits: exp is taken of a large positive number (the log-sum-exp trick avoids it)",
     "unstable_log": "the loss takes the log of a sigmoid that has rounded to exactly 0 or 1, so it is infinite for large logits",
@@ -57,6 +59,18 @@ DESCRIBE = {
     "zero_init": "the weights start all equal (e.g. zero), so the hidden units never become different",
     "diverged": "training diverges (the loss becomes NaN or infinite)",
     "plateau_chance": "training stays at chance (the loss stays near ln 2)",
+    "eval_positive_rate": "evaluate counts the positive predictions instead of the correct ones (a threshold at the wrong scale, e.g. probabilities compared with 0)",
+    "eval_threshold_scores": "evaluate thresholds the raw scores at 0.5 (a threshold meant for probabilities)",
+    "eval_error_rate": "evaluate reports the error rate instead of the accuracy",
+    "eval_label_rate": "evaluate reports the share of positive labels, not the accuracy",
+    "eval_wrong": "evaluate's accuracy does not match the network's outputs",
+    "eval_no_accuracy": "evaluate returns no accuracy",
+    "no_evaluate": "there is no evaluate to report the accuracy",
+    "stub_methods": "some layer methods do nothing yet",
+    "lr_squared": "the step is scaled by the learning rate twice (η² instead of η)",
+    "bias_wrong_grad": "the hidden bias is updated with another layer's gradient",
+    "grad_accumulated": "gradients are accumulated across steps (they are never reset)",
+    "update_before_dx": "the weights are updated before the gradient passed back (dx) is computed",
     "init_scale": "the initial weights are too large, so the initial loss is far from ln 2",
 }
 

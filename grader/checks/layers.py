@@ -11,8 +11,11 @@ import numpy as np
 
 from ..compare import compare
 from ..reference import layers as ref
+from ..observe import step
 from .base import Context, Verdict, as_array, mismatch_verdict, probe_failure, step_failure
+from . import lossvalue
 from .families import DESCRIBE, constant_ratio, matches, recognise
+from .lossvalue import LossRule
 
 
 def setup(ctx: Context, role: str, probe: str, method: str):
@@ -77,13 +80,29 @@ def grad_target(name: str) -> str | None:
     return None
 
 
-def grad_attr(attrs: dict, param: str, shapes: set) -> tuple[str, np.ndarray] | None:
-    """The attribute holding the gradient of `param` (W or b), matched by name and shape."""
+def singular(word: str) -> str:
+    """'weights' -> 'weight', 'biases' -> 'bias', 'bias' stays 'bias'."""
+    w = word.lower()
+    if w.endswith("ses"):
+        return w[:-2]
+    return w[:-1] if w.endswith("s") and not w.endswith("ss") and w != "bias" else w
+
+
+def grad_attr(attrs: dict, param: str, shapes: set, index: int | None = None
+              ) -> tuple[str, np.ndarray] | None:
+    """The attribute holding the gradient of `param` (W or b), matched by name and shape.
+    With `index` (the network keeps every layer's gradients: dW1, grads['b2']), the name
+    must carry that layer's number."""
     want = {param.lower(), "weight" if param == "W" else "bias"}
     for name, value in sorted(attrs.items()):
         if isinstance(value, np.ndarray) and value.shape in shapes:
-            target = grad_target(name)
-            if target and target.lower().rstrip("s") in want:
+            target = (grad_target(name) or "").strip("_")
+            if index is not None:
+                digits = re.search(r"_?(\d+)$", target)
+                if not digits or int(digits.group(1)) != index:
+                    continue
+                target = target[:digits.start()]
+            if target and singular(target) in want:
                 return name, value
     return None
 
@@ -218,13 +237,22 @@ def relu_backward(ctx: Context) -> Verdict:
 
 # ---------------------------------------------------------------- sigmoid + cross-entropy
 
-def loss_value(got) -> tuple[object, str]:
-    """The loss the student returned and its convention: scalar (mean or sum) or per-sample."""
-    if isinstance(got, tuple):
-        got = next((p for p in got if isinstance(p, (float, np.ndarray))), got)
-    if isinstance(got, float) or (isinstance(got, np.ndarray) and got.size == 1):
-        return float(np.asarray(got).ravel()[0]), "scalar"
-    return got, "per-sample"
+def loss_rule(ctx: Context) -> LossRule:
+    """Where this student's loss layer puts the loss, as the loss probe showed it."""
+    def find():
+        run = ctx.probes.get("loss")
+        if run is None or run.status != "ok":
+            return lossvalue.DEFAULT
+        ok, got, _ = step(run.value, "forward")
+        attrs = run.value.get("forward_attrs") or {}
+        i = ctx.inputs["loss"]
+        th = ctx.settings("loss.forward")["threshold"]
+        return lossvalue.identify(got, attrs, i["z"], i["y"], th) or lossvalue.fallback(got, attrs)
+    return ctx.once("loss_rule", find)
+
+
+def loss_value(got, attrs=None, rule=None):
+    return lossvalue.loss_value(got, attrs, rule)
 
 
 def loss_forward(ctx: Context) -> Verdict:
@@ -232,13 +260,26 @@ def loss_forward(ctx: Context) -> Verdict:
     if failed:
         return failed
     z, y = ctx.inputs["loss"]["z"], ctx.inputs["loss"]["y"]
-    value, form = loss_value(got)
-    per = ref.bce_per_sample(z, y)
+    attrs = run.value.get("forward_attrs") or {}
     th = ctx.settings("loss.forward")["threshold"]
+    rule = lossvalue.identify(got, attrs, z, y, th)
+    per = ref.bce_per_sample(z, y)
+    if rule is not None:
+        value, form = loss_value(got, attrs, rule)
+        where = "" if rule.source == "returned" else f", read from {rule.where()}"
+        shown = f" ({value:.6g})" if form == "scalar" else ""
+        return Verdict.passed(f"{who} computes the {rule.convention} cross-entropy{shown}{where}",
+                              convention=rule.convention, read_from=rule.where())
+    if got is None and not attrs:
+        return Verdict("fail", f"{who} returned nothing (None) and kept no loss: it should return "
+                       "the cross-entropy", {"returned": None}, family="loss_returns_nothing")
+    if lossvalue.probabilities(got, z):
+        return Verdict("fail", f"{DESCRIBE['loss_returns_probabilities']}: {who} returned "
+                       "sigmoid(z), and no loss was found in what it returned or kept",
+                       {"suspected": DESCRIBE["loss_returns_probabilities"]},
+                       family="loss_returns_probabilities")
+    value, form = loss_value(got, attrs)
     if form == "scalar":
-        for conv, exp in (("mean", per.mean()), ("sum", per.sum())):
-            if compare(np.asarray(value), np.asarray(exp), th, "loss").ok:
-                return Verdict.passed(f"{who} returns the {conv} cross-entropy ({value:.6g})", convention=conv)
         with np.errstate(all="ignore"):
             per_raw = -(y * np.log(z) + (1 - y) * np.log(1 - z))  # the cross-entropy of raw scores
         finite = np.isfinite(per_raw)
@@ -320,7 +361,7 @@ def mlp_calls(ctx: Context, label: str, method: str) -> bool:
     """Whether the student's MLP called that layer method during a training step."""
     run = ctx.probes.get("gradcheck")
     events = ((run.value.get("structure") or {}).get("events") or []) if run and run.status == "ok" else []
-    return any(isinstance(e, (list, tuple)) and len(e) == 4 and e[0] == label and e[1] == method
+    return any(isinstance(e, (list, tuple)) and len(e) >= 4 and e[0] == label and e[1] == method
                for e in events)
 
 

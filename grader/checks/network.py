@@ -10,7 +10,7 @@ import numpy as np
 from ..observe import ProbeRun
 from .base import Context, Verdict, probe_failure
 from .families import DESCRIBE, constant_ratio
-from .layers import by_shape, grad_attr, loss_value, pieces
+from .layers import by_shape, grad_attr, loss_rule, loss_value, pieces
 
 PARAMS = ("W1", "b1", "W2", "b2", "x")
 
@@ -32,11 +32,11 @@ def driver_note(ctx: Context) -> str:
     return "" if ctx.roles.get("mlp") else " (no MLP class: the grader drove your layers)"
 
 
-def scalar_loss(value, returned=None) -> float | None:
-    """The objective the student's train minimises, from what its loss layer returned: a
-    scalar as it is; per-sample losses as the MLP reduced them (train's own scalar return
-    when it has one, else their sum)."""
-    v, form = loss_value(value)
+def scalar_loss(value, returned=None, attrs=None, rule=None) -> float | None:
+    """The objective the student's train minimises, from what its loss layer gave back
+    (read by the loss probe's rule): a scalar as it is; per-sample losses as the MLP
+    reduced them (train's own scalar return when it has one, else their sum)."""
+    v, form = loss_value(value, attrs, rule)
     if form == "scalar":
         return v
     if isinstance(v, np.ndarray) and v.size:
@@ -51,23 +51,30 @@ def layer_gradients(run: ProbeRun, inputs: dict, k: int) -> dict:
     n_in, n_out = W.shape
     where = (run.value.get("where") or {}).get(str(k)) or {}
     out_in = where.get("layout") == "out_in"
-    w_shape = (n_out, n_in) if out_in else (n_in, n_out)
+    folded = bool(where.get("folded"))
+    w_shape = (n_out, n_in + folded) if out_in else (n_in + folded, n_out)
     evidence = (run.value.get("gradients") or {}).get(str(k)) or {}
     got, attrs = pieces(evidence.get("returned")), evidence.get("attrs") or {}
+    index = k if evidence.get("owner_is_network") else None  # dW1 on the network itself
     found = {}
     for name, shapes, param in (("W", {w_shape}, "W"), ("b", {(n_out,), (1, n_out), (n_out, 1)}, "b")):
-        arr = by_shape(got, shapes)
+        arr = by_shape(got, shapes) if not (folded and name == "b") else None
         src = "returned by backward"
-        if arr is None:
-            hit = grad_attr(attrs, param, shapes)
+        if arr is None and not (folded and name == "b"):
+            hit = grad_attr(attrs, param, shapes, index)
             arr, src = (hit[1], f"attribute {hit[0]}") if hit else (None, None)
-        if arr is None:
+        if arr is not None and name == "W":
+            arr = arr.T if out_in else arr
+            if folded:  # the bias row of a folded W: its gradient is db
+                found[f"b{k}"] = (arr[-1], src + " (bias row)")
+                arr = arr[:-1]
+        if arr is None:  # the parameter change of one step at learning rate 1 (grader's layout)
             after = (run.value.get("update") or {}).get(f"{name}{k}")
-            before = W.T if (name == "W" and out_in) else (W if name == "W" else b)
+            before = W if name == "W" else b
             if isinstance(after, np.ndarray) and after.size == before.size:
                 arr, src = before - after.reshape(before.shape), "parameter change of one step (lr 1)"
-        if arr is not None and name == "W" and out_in:
-            arr = arr.T
+        if name == "b" and folded and f"b{k}" in found:
+            continue
         if arr is not None and name == "b":
             arr = arr.reshape(n_out)
         found[f"{name}{k}"] = (arr, src)
@@ -96,28 +103,28 @@ def unshuffle(rows, order, shape) -> np.ndarray | None:
     return out
 
 
-def numerical_gradients(run: ProbeRun, h: float) -> dict:
+def numerical_gradients(run: ProbeRun, h: float, rule=None) -> dict:
     out = {}
     for name, pairs in (run.value.get("nudged") or {}).items():
         vals = []
         for pair in pairs if isinstance(pairs, (list, tuple)) else []:
-            up, down = (objective(v) for v in pair) if len(pair) == 2 else (None, None)
+            up, down = (objective(v, rule) for v in pair) if len(pair) == 2 else (None, None)
             vals.append(None if up is None or down is None else (up - down) / (2 * h))
         out[name] = vals
     return out
 
 
-def objective(entry) -> float | None:
+def objective(entry, rule=None) -> float | None:
     if isinstance(entry, dict):
-        return scalar_loss(entry.get("loss"), entry.get("returned"))
-    return scalar_loss(entry)
+        return scalar_loss(entry.get("loss"), entry.get("returned"), entry.get("loss_attrs"), rule)
+    return scalar_loss(entry, rule=rule)
 
 
-def relative_errors(run: ProbeRun, inputs: dict) -> dict:
+def relative_errors(run: ProbeRun, inputs: dict, rule=None) -> dict:
     """param -> {"rel_error", "analytic", "numerical", "source", "entries"} for every param."""
     samples = inputs["samples"]
     analytic = analytic_gradients(run, inputs)
-    numerical = numerical_gradients(run, inputs["h"])
+    numerical = numerical_gradients(run, inputs["h"], rule)
     table = {}
     for p in PARAMS:
         grad, src = analytic.get(p, (None, None))
@@ -153,7 +160,8 @@ def gradcheck(param: str):
         run, failed = network_run(ctx, "gradcheck", who)
         if failed:
             return failed
-        table = relative_errors(run, ctx.inputs["gradcheck"])
+        table = ctx.once("gradcheck.table", lambda: relative_errors(
+            run, ctx.inputs["gradcheck"], loss_rule(ctx)))
         th = ctx.settings(cid)["threshold"]
         summary = {p: e["rel_error"] for p, e in table.items()}
         details = {"rel_error": summary, "threshold": th, "entries": table[param],
@@ -216,7 +224,8 @@ def layer_class_names(ctx: Context) -> dict[str, str]:
 
 
 def static_violations(ctx: Context) -> list[str]:
-    """A layer class whose methods name another layer class (tip 2.1), from the source."""
+    """A layer class (the loss included) whose methods name another layer class (tip 2.1),
+    from the source."""
     names = layer_class_names(ctx)
     found = []
     for c in ctx.submission.classes:
@@ -228,7 +237,20 @@ def static_violations(ctx: Context) -> list[str]:
     return found
 
 
+def stubs(ctx: Context, roles=("linear", "relu", "loss")) -> list[str]:
+    """Layer methods that do nothing yet (pass, only print, return None or their input)."""
+    names = layer_class_names(ctx)
+    return [f"{c.name}.{m}" for c in ctx.submission.classes
+            if names.get(c.name) in roles for m in c.stubs]
+
+
 LAYER_LABELS = ("linear1", "linear2", "relu", "loss", "sigmoid", "crossentropy")
+
+
+def events_of(value) -> list:
+    """Tracer events [label, job, depth, parent, driver] (older records have no driver)."""
+    return [list(e) + [None] * (5 - len(e)) for e in value or []
+            if isinstance(e, (list, tuple)) and len(e) in (4, 5)]
 
 
 def dynamic_violations(run: ProbeRun) -> list[str]:
@@ -236,15 +258,19 @@ def dynamic_violations(run: ProbeRun) -> list[str]:
     found = []
     for holder, path, role in s.get("holds") or []:
         found.append(f"{holder} holds a {role} layer in self.{path}")
-    for ev in s.get("events") or []:
-        if isinstance(ev, (list, tuple)) and len(ev) == 4 and ev[2] and isinstance(ev[3], str) \
-                and ev[3].split(".")[0] != ev[0]:  # a layer calling itself (__call__) is fine
-            found.append(f"{ev[0]}.{ev[1]} ran inside {ev[3]}")
+    for ev in events_of(s.get("events")):
+        if ev[2] and isinstance(ev[3], str) and ev[3].split(".")[0] != ev[0]:
+            found.append(f"{ev[0]}.{ev[1]} ran inside {ev[3]}")  # (a layer calling itself is fine)
     return sorted(set(found))
 
 
 def separation(ctx: Context) -> Verdict:
     who = "layer separation"
+    empty = stubs(ctx)
+    if empty:
+        return Verdict("fail", f"the layers are not implemented yet ({', '.join(empty[:4])} "
+                       "does nothing), so there is no separation to credit",
+                       {"stubs": empty}, family="stub_methods")
     violations = static_violations(ctx)
     run = ctx.probes.get("gradcheck")
     if ctx.roles.get("mlp") and run is not None and run.status == "ok":
@@ -258,7 +284,7 @@ def separation(ctx: Context) -> Verdict:
 
 
 def expected_calls(ctx: Context) -> list[tuple[str, str]]:
-    """The calls the MLP itself must make in one training step."""
+    """The layer calls one training step must make."""
     loss = ctx.roles.get("loss")
     calls = [("linear1", "forward"), ("relu", "forward"), ("linear2", "forward"),
              ("linear2", "backward"), ("relu", "backward"), ("linear1", "backward")]
@@ -269,37 +295,70 @@ def expected_calls(ctx: Context) -> list[tuple[str, str]]:
     return calls
 
 
+DRIVER_WORDS = {"student-train": "its train method", "module-train": "your training function",
+                "grader-loop": "nngrader's loop over its forward, backward and update methods"}
+
+
 def mlp_drives(ctx: Context) -> Verdict:
+    """The network calls every layer's forward and backward itself (tip 2.2), and evaluate
+    runs through the layers (tip 2.3). The loss may be computed outside the network when the
+    training step is not a method of it (the current skeleton's training function)."""
     who = ctx.who("mlp", "train")
     run, failed = network_run(ctx, "gradcheck", who, need_mlp=True)
     if failed:
         return failed
     s = run.value.get("structure") or {}
-    events = [e for e in s.get("events") or [] if isinstance(e, (list, tuple)) and len(e) == 4]
-    top = {(normal_label(e[0], ctx), e[1]) for e in events if e[2] == 0}
-    missing = [f"{l}.{m}" for l, m in expected_calls(ctx) if (l, m) not in top]
-    eval_events = [e for e in run.value.get("evaluate_events") or [] if isinstance(e, (list, tuple)) and len(e) == 4]
-    eval_ok = any(normal_label(e[0], ctx) == "linear1" and e[1] == "forward" for e in eval_events)
-    has_eval = isinstance(run.value.get("evaluate"), dict)
-    details = {"calls_during_train": [f"{e[0]}.{e[1]}" for e in events][:40],
-               "calls_during_evaluate": [f"{e[0]}.{e[1]}" for e in eval_events][:20]}
+    mlp = s.get("mlp_class") or "the MLP"
+    driver = s.get("driver")
+    details = {"driver": driver, "trained_by": s.get("driver_label"),
+               "calls_during_train": [f"{e[0]}.{e[1]}" for e in events_of(s.get("events"))][:40]}
+    if driver == "grader-layers":
+        why = "; ".join(s.get("notes") or [f["error"] for f in s.get("failed") or []]) or "no usable method"
+        return Verdict("fail", f"nngrader could not drive {mlp} ({why}), so it drove your layers "
+                       "itself: the network's own code was not checked", details, family="mlp_not_driving")
+    events = events_of(s.get("events"))
+    inside = {(normal_label(e[0], ctx), e[1]) for e in events if e[2] == 0 and e[4]}
+    anywhere = {(normal_label(e[0], ctx), e[1]) for e in events if e[2] == 0}
+    loss_labels = ("loss", "sigmoid", "crossentropy")
+    missing = [f"{l}.{m}" for l, m in expected_calls(ctx)
+               if (l, m) not in (anywhere if l in loss_labels and driver != "student-train" else inside)]
     problems = []
+    for f in s.get("failed") or []:
+        if f.get("driver") == "student-train":
+            problems.append(f"{f.get('label')} could not be called ({f.get('error')}); nngrader "
+                            f"trained the network through {DRIVER_WORDS.get(driver, driver)} instead")
     if missing:
-        problems.append(f"during train the MLP never calls {', '.join(missing)} itself")
-    if not has_eval:
-        problems.append(f"{s.get('mlp_class', 'the MLP')} has no evaluate method")
-    elif not eval_ok:
-        problems.append("evaluate does not run the data through the layers")
+        problems.append(f"during a training step {mlp} never calls {', '.join(missing)} itself")
+    problems += evaluate_problems(ctx, run, mlp, details)
     if problems:
         return Verdict("fail", "; ".join(problems), details, family="mlp_not_driving")
-    return Verdict("pass", f"{s.get('mlp_class', 'the MLP')} calls every layer's forward and "
-                   "backward itself, and evaluate goes through the layers", details)
+    return Verdict("pass", f"{mlp} calls every layer's forward and backward itself (trained "
+                   f"through {DRIVER_WORDS.get(driver, driver)}), and evaluate goes through the layers",
+                   details)
+
+
+def evaluate_problems(ctx: Context, run: ProbeRun, mlp: str, details: dict) -> list[str]:
+    eval_events = events_of(run.value.get("evaluate_events"))
+    details["calls_during_evaluate"] = [f"{e[0]}.{e[1]}" for e in eval_events][:20]
+    rec = run.value.get("evaluate")
+    if not isinstance(rec, dict):
+        return [f"{mlp} has no evaluate method (nor a module-level evaluate(model, ...))"]
+    if not rec.get("ok"):
+        err = rec.get("error") or {}
+        if err.get("probe_error"):
+            return [err.get("message", "evaluate could not be called")]
+        return [f"evaluate raised {err.get('type', 'an error')}: {err.get('message', '')}"]
+    if not any(normal_label(e[0], ctx) == "linear1" and e[1] == "forward" for e in eval_events):
+        return ["evaluate does not run the data through the layers"]
+    return []
 
 
 def normal_label(label: str, ctx: Context) -> str:
     """Map a class name (a layer the MLP created on the fly) to its role label."""
     if label in LAYER_LABELS:
         return label
+    if label == "linear":
+        return "linear1"  # a linear layer whose weights did not say which one it is
     role = layer_class_names(ctx).get(label)
     if role == "loss" and isinstance(ctx.roles.get("loss"), list):
         return "sigmoid" if label == ctx.roles["loss"][0] else "crossentropy"

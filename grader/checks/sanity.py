@@ -16,7 +16,7 @@ from ..observe import step
 from ..reference import layers as ref
 from .base import Context, Verdict, exception_verdict
 from .families import DESCRIBE
-from .layers import loss_value, pieces, setup
+from .layers import loss_forward, loss_rule, loss_value, pieces, setup
 
 PROBE = "loss_sanity"
 # Floating-point trouble that means the computation left the numbers (underflow to 0 is fine)
@@ -59,6 +59,11 @@ def loss_nonnegative(ctx: Context) -> Verdict:
     split = bool(draws[0].get("split"))
     inputs = ctx.inputs[PROBE]
     tol = ctx.settings("loss.nonnegative")["threshold"]
+    shape = ctx.once("loss.forward", lambda: loss_forward(ctx))
+    if shape.family in ("loss_returns_probabilities", "loss_returns_nothing"):
+        return Verdict("fail", f"{who}: {DESCRIBE[shape.family]}, so there is no loss to check "
+                       "(see loss.forward)", {"suspected": DESCRIBE[shape.family]}, family=shape.family)
+    rule = loss_rule(ctx)
     values, negative, nonfinite, evidence = [], [], [], []
     for i, rec in enumerate(draws):
         if not isinstance(rec, dict):
@@ -70,7 +75,10 @@ def loss_nonnegative(ctx: Context) -> Verdict:
         ok, got, _ = step(rec, "forward")
         if not ok:
             return Verdict("skipped", f"{who} was not called: an earlier step failed")
-        value, form = loss_value(got)
+        value, form = loss_value(got, rec.get("forward_attrs"), rule)
+        if value is None:
+            return Verdict("fail", f"{who} returned nothing (None) instead of the loss",
+                           {"returned": None}, family="loss_returns_nothing")
         arr = np.atleast_1d(np.asarray(value, dtype=float)) if not isinstance(value, str) else None
         if arr is None or arr.dtype.kind != "f" or arr.size == 0:
             return Verdict("fail", f"{who} returned {value!r} instead of a number", {"returned": str(value)})
@@ -159,11 +167,15 @@ def loss_stable(ctx: Context) -> Verdict:
         problems.append("numpy warned: " + "; ".join(f"{label(k, split)}: {', '.join(v)}" for k, v in warned.items()))
     ok, got, _ = step(rec, "forward")
     if ok:
-        value, _ = loss_value(got)
-        arr = np.asarray(value, dtype=float) if not isinstance(value, str) else np.asarray(np.nan)
-        details["loss"] = arr.tolist()
-        if not np.all(np.isfinite(arr)):
-            problems.append(f"the loss is {describe_nonfinite(arr)}")
+        value, form = loss_value(got, rec.get("forward_attrs"), loss_rule(ctx))
+        if form == "missing":
+            return Verdict("fail", f"{who} returned nothing (None) instead of the loss, so there "
+                           "is no loss to check (see loss.forward)", details, family="loss_returns_nothing")
+        else:
+            arr = np.asarray(value, dtype=float) if not isinstance(value, str) else np.asarray(np.nan)
+            details["loss"] = arr.tolist()
+            if not np.all(np.isfinite(arr)):
+                problems.append(f"the loss is {describe_nonfinite(arr)}")
     sig_values, where = sigmoid_output(ctx, rec, split)
     if sig_values is not None:
         details["sigmoid"] = {"where": where, "values": sig_values.ravel().tolist()}
@@ -199,7 +211,7 @@ def raw_scores_seen(ctx: Context) -> bool:
     inputs = ctx.inputs[PROBE]
     for i, rec in enumerate(draws if isinstance(draws, list) else []):
         ok, got, _ = step(rec, "forward") if isinstance(rec, dict) else (False, None, None)
-        value = loss_value(got)[0] if ok else None
+        value = loss_value(got, rec.get("forward_attrs"), loss_rule(ctx))[0] if ok else None
         if isinstance(value, (float, np.ndarray)) and i < len(inputs["z_draws"]):
             arr = np.atleast_1d(np.asarray(value, dtype=float))
             if not np.all(np.isfinite(arr)) and raw_score_evidence(

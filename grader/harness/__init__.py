@@ -13,12 +13,16 @@ values, array attributes, parameters after an update) as JSON through a pipe, an
 harness writes them all to out/results.json. Nothing is pickled.
 
 Modules, by probe family:
-  boundary   values and exceptions as JSON data; recording each step of a probe
-  calling    fitting a call to the parameters a student's method declares
-  params     finding and planting weight and bias arrays
-  layer_probes  linear, ReLU and loss probes, each layer alone on the grader's inputs
-  timing     each layer timed against numpy doing the same work
-  network    the student's network: built, traced, planted, stepped
-  training   the network learning a small task
-  process    forking a child per probe, limits, leftovers, results out
+  boundary        values and exceptions as JSON data; recording each step of a probe
+  names, student  the method names students use; what the plan says (roles, [interface])
+  calling         fitting a call to the parameters a student's method declares
+  params          finding and planting weight and bias arrays, wherever they are kept
+  layer_probes    linear, ReLU and loss adapters and probes, each layer alone
+  timing          each layer timed against numpy doing the same work
+  network         the student's network: built, traced, its parameters mapped
+  drivers         one training step: the student's train, their training function, or
+                  the grader's loop over their forward/backward/step or their layers
+  network_probes  gradient check, update scenarios, evaluate
+  training        the network learning a small task
+  process         forking a child per probe, limits, leftovers, results out
 """

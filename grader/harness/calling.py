@@ -1,6 +1,18 @@
-"""Calling student code: fitting a call to whatever parameters a method declares."""
-import importlib
+"""Calling student code: fitting a call to whatever parameters a method declares.
+
+Students name the same thing many ways (lr, eta, learning_rate, lr_rate, step_size), add
+parameters the template does not have (epochs, a batch index, a verbose flag, a
+train-or-test switch) and put them in any order. Every parameter gets a *meaning* (x, y,
+grad, lr, momentum, l2, epochs, ...): from the rubric's [interface] table first, else from
+its whole name, else from the parts of its name (`l2_p`, `mtm`, `learningRate`), else, when
+it has a default, it keeps that default, else it takes the meaning at its position in the
+template's order. The caller offers one value per meaning it can supply (several, as
+`Choices`, when it cannot know which one the student means), and the call is bound to
+them. A parameter nothing explains is a ProbeError that names it and the rubric entry
+that would explain it.
+"""
 import inspect
+import itertools
 import re
 
 import numpy as np
@@ -8,159 +20,265 @@ import numpy as np
 from .boundary import ProbeError
 
 
-LR_NAMES = re.compile(r"^(lr|eta|alpha|learning_?rate|step_?size)$", re.I)
+def rx(pattern):
+    return re.compile(f"^({pattern})$", re.I)
 
 
-MOMENTUM_NAMES = re.compile(r"^(mu|beta|rho|gamma|mom|momentum|moment|momentum_?(rate|coef|factor))$", re.I)
+# meaning -> (whole-name pattern, name parts that suggest it). Only the meanings a call
+# offers are tried, in the order it offers them, so `b` is a bias for forward(x, W, b) and
+# a batch index for train(x, y, b).
+RULES = {
+    "x": (rx(r"x|xs|x_?in|inp|input|inputs|in_|a|a_?prev|a_?in|h|h_?in|prev|data|features?|"
+             r"x_?(batch|train|data|tr|val|test|valid)|(batch|train|val|test)_?x|images?|samples?|"
+             r"input_?data|activations?|act|in_?data|bottom|layer_?input|prev_?(layer|out|a)"),
+          {"x", "xs", "input", "inputs", "data", "features", "images", "samples"}),
+    "y": (rx(r"y|ys|t|yt|target|targets|label|labels|y_?true|y_?(batch|train|data|tr|val|test|valid)|"
+             r"(batch|train|val|test)_?y|gt|truth|ground_?truth|true|actual|y_?label|lbl|lbls|cls"),
+          {"y", "ys", "label", "labels", "target", "targets", "truth"}),
+    "grad": (rx(r"grad|grads|grad_?out(put)?s?|grad_?in(put)?|grad_?(y|z|a|h|top)|dout|d_?out(put)?|"
+                r"upstream(_?grad(ient)?)?|up_?grad|top_?(grad|diff)|delta|deltas?|delta_?(out|next|in)|"
+                r"err|error|errors?|err_?(out|signal)|dy|dz|dh|da|d_?a|d_?z|d_?y|g|gradient|"
+                r"incoming(_?grad(ient)?)?|back_?grad|next_?grad|prev_?grad|dl_?d\w*|d_?loss|dloss|"
+                r"output_?grad(ient)?|out_?grad|grad_?from_?above|backprop(_?grad)?|d_?next"),
+             {"grad", "grads", "gradient", "delta", "dout", "upstream", "error", "err"}),
+    "logits": (rx(r"z|logits?|scores?|x|inp|input|inputs|a|out|output|h|activations?|pre_?act(ivation)?|"
+                  r"z_?out|y_?pred_?logits?|net_?out|raw"), {"logits", "logit", "scores", "score"}),
+    "prob": (rx(r"p|ps|prob|probs|probability|probabilities|pred|preds|prediction|predictions|"
+                r"y_?hat|yhat|y_?pred|s|sig|sigma|sigmoid|sigmoid_?out|output|out|a|y_?prob|q"),
+             {"prob", "probs", "pred", "preds", "prediction", "predictions", "hat", "sigmoid"}),
+    "lr": (rx(r"lr|eta|alpha|learning_?rate|step_?size|lr_?rate|l_?rate|learn_?rate|learning|lrate|"
+              r"learning_?rate_?\w*|lr\d*|base_?lr|rate|step|epsilon"),
+           {"lr", "eta", "learning", "learn", "lrate"}),
+    "momentum": (rx(r"mu|beta|beta1|rho|gamma|mom|momentum|moment|mtm|mmt|mntm|momentum_?\w+|\w+_?momentum|"
+                    r"m_?coef|velocity_?decay|friction"),
+                 {"mom", "momentum", "mtm", "mmt", "mu", "beta", "rho", "moment"}),
+    "l2": (rx(r"l2|l2_?\w+|reg|reg_?\w+|\w+_?reg|lam|lamb|lambd|lambda_?|lmbda|lmb|weight_?decay|wd|"
+              r"decay|penalty|\w+_?penalty|regularization|regularisation|regularizer|l_?2|ridge|"
+              r"weight_?penalty|w_?decay"),
+           {"l2", "reg", "regularization", "regularisation", "penalty", "decay", "lambda", "lam",
+            "lmbda", "wd", "ridge"}),
+    "epochs": (rx(r"epochs?|ep|eps|n_?epochs?|num_?epochs?|max_?epochs?|nb_?epochs?|total_?epochs?|"
+                  r"epoch_?num|iters?|iterations?|n_?iters?|num_?iters?|max_?iters?|n_?iterations?|"
+                  r"num_?iterations?|max_?iterations?|steps|n_?steps|num_?steps|n_?ep|times|rounds"),
+               {"epoch", "epochs", "iters", "iterations", "iter"}),
+    "batch_size": (rx(r"batch_?size|bs|b_?size|mini_?batch_?size|minibatch_?size|mini_?batch|minibatch|"
+                      r"batchsize|size_?batch|batch_?len|mb_?size|mbs|m_?batch|n_?per_?batch|batch"),
+                   set()),
+    "num_batches": (rx(r"num_?batches|n_?batches|nb_?batches|batches|batch_?count|n_?batch"), set()),
+    "batch_index": (rx(r"batch_?(idx|index|id|num|number|no|i|n|k|start)|idx|index|i|j|k|b|bi|b_?idx|"
+                       r"start|offset|it|iteration|iter_?num|step_?num|batch_?ind|ind|cur_?batch|"
+                       r"current_?batch|n"), set()),
+    "train_flag": (rx(r"train_?or_?test|test_?or_?train|is_?train(ing)?|training|train_?mode|mode|"
+                      r"phase|train|is_?training|do_?train|update|do_?update|learn|backprop|"
+                      r"train_?flag|flag|is_?test|test|eval_?mode|evaluate|inference|predict_?only"), set()),
+    "quiet": (rx(r"verbose|verb|v|debug|plot\w*|show\w*|print\w*|log\w*|display|report|vis\w*|"
+                 r"history|record|save\w*|store\w*|callback\w*|progress|tqdm"), set()),
+    "seed": (rx(r"seed|random_?state|rng|rs|random_?seed|init_?seed"), {"seed"}),
+    "model": (rx(r"model|net|network|mlp|nn|clf|classifier|nnet|neural_?net(work)?|the_?model|"
+                 r"model_?obj|ffnn|mdl|m"), {"model", "net", "network", "mlp"}),
+    "loss_fn": (rx(r"loss|loss_?fn|loss_?func(tion)?|criterion|crit|loss_?layer|loss_?obj|cost|"
+                   r"cost_?fn|objective|lossfn|loss_?f"), {"criterion"}),
+    "optimizer": (rx(r"opt|optim|optimizer|optimiser|solver|sgd|updater|trainer"),
+                  {"optimizer", "optimiser", "solver"}),
+    "layers": (rx(r"layers|params|parameters|modules|layer_?list|model_?params|weights|blocks|"
+                  r"net_?layers|trainables?"), set()),
+    "d_in": (rx(r"in|inputs?|n_?in|d_?in|dim_?in|in_?dims?|input_?(dims?|size|units|features|"
+                r"shape|dimensions?|nodes|neurons|len|length|n)|n_?features|num_?features|n_?inputs?|"
+                r"num_?inputs?|d|dims?|n_?x|fan_?in|in_?features|in_?size|in_?channels|n_?input|"
+                r"nin|din|ni|size_?in|n_?i|num_?in|input_?layer(_?size)?|feature_?dims?"),
+             {"in", "input", "inputs", "nin", "din", "fan"}),
+    "hidden": (rx(r"hidden|hidden_?(units|dims?|size|neurons|layer_?size|nodes|layer|n|len|length|"
+                  r"width|features|dimensions?|count)|n_?hidden|num_?hidden|nb_?hidden|h|n_?h|"
+                  r"h_?dim|units|width|neurons|n_?units|num_?units|nh|hid|hdim|hid_?dim|"
+                  r"size_?hidden|layer_?size|hidden_?layer_?dims?"),
+               {"hidden", "hid", "units", "neurons", "width"}),
+    "d_out": (rx(r"out|outputs?|output_?(dims?|size|units|features|nodes|neurons|n|len)|n_?out|num_?out|"
+                 r"n_?classes|num_?classes|num_?labels|n_?labels|out_?dims?|out_?features|"
+                 r"n_?outputs?|num_?outputs?|nout|dout|no|size_?out|classes|n_?y|output_?layer(_?size)?|"
+                 r"out_?size|out_?channels|n_?o|k"), {"out", "output", "outputs", "classes", "nout"}),
+    "num_layers": (rx(r"num_?layers|n_?layers|nb_?layers|layers|depth|n_?hidden_?layers|"
+                      r"num_?hidden_?layers|hidden_?layers|layer_?count|n_?layer|nlayers"), {"layers"}),
+    "dims": (rx(r"dims|dimensions|sizes|layer_?sizes|layer_?dims|shape|shapes|arch|architecture|"
+                r"layer_?sizes?|structure|topology|config|layer_?config|units_?per_?layer"), set()),
+    "W": (rx(r"w|weight|weights|w_?init|init_?w|kernel|w0|weight_?matrix|wmat|theta"), {"weight", "weights"}),
+    "b": (rx(r"b|bias|biases|b_?init|init_?b|b0|bias_?vector|intercept"), {"bias", "biases"}),
+}
+for k in range(1, 3):  # W1, b1, W2, b2 given to a network's constructor
+    RULES[f"W{k}"] = (rx(f"w_?{k}|weights?_?{k}|w{k}_?init|init_?w_?{k}|theta_?{k}"), set())
+    RULES[f"b{k}"] = (rx(f"b_?{k}|bias(es)?_?{k}|b{k}_?init|init_?b_?{k}"), set())
+
+CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-L2_NAMES = re.compile(r"^(l2|l2_?penalty|l2_?reg|reg|reg_?(lambda|strength|rate)|lam|lamb|lambd|lambda_|weight_?decay|wd|decay|penalty|l2_?lambda|l2_?coef|regularization)$", re.I)
+def name_parts(name):
+    """'learningRate_2' -> {'learning', 'rate'}: the words of a parameter's name."""
+    words = re.split(r"[_\W]+", CAMEL.sub("_", name).lower())
+    return {re.sub(r"\d+$", "", w) for w in words if w}
 
 
-X_NAMES = re.compile(r"^(x|xs|inp|input|inputs|a|a_?prev|x_?in|data|z|logits|scores)$", re.I)
+class Choices(list):
+    """Several values one meaning could take (a train-or-test flag: True, 'train', 1);
+    bindings() tries each, first to last."""
 
 
-Y_NAMES = re.compile(r"^(y|ys|t|target|targets|label|labels|y_?true|y_?batch|gt|truth)$", re.I)
+class Keep:
+    """Offered for a meaning whose parameter should keep its default (verbose, plot); a
+    required parameter of that meaning gets `value`."""
+
+    def __init__(self, value):
+        self.value = value
 
 
-UPDATE_METHODS = ("update", "step", "update_params", "update_parameters", "update_weights",
-                  "weight_update", "apply_gradients", "sgd", "sgd_update", "optimize")
+MISSING = object()
 
 
-# ---------------------------------------------------------------- calling student code
+def meaning_of(name, offered, overrides=None):
+    """The meaning of a parameter among those offered: an [interface] override, its whole
+    name, then its parts. None when nothing explains it."""
+    if overrides and name in overrides:
+        o = overrides[name]
+        if isinstance(o, (list, tuple)) and len(o) == 2 and o[0] == "literal":
+            return ("literal", o[1])  # {value = "text"} in the rubric
+        if not isinstance(o, str):
+            return ("literal", o)
+        if o in offered:
+            return o
+    for meaning in offered:
+        whole, _ = RULES.get(meaning, (None, None))
+        if whole is not None and whole.match(name):
+            return meaning
+    parts = name_parts(name)
+    for meaning in offered:
+        _, words = RULES.get(meaning, (None, set()))
+        if parts & words:
+            return meaning
+    return None
 
-def arr(data):
-    # A fresh float64 array each time: student code may modify its inputs in place.
-    return np.array(data, dtype=np.float64)
 
-
-def required_params(fn):
-    """Names of the required positional parameters of a bound callable (self excluded)."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    return [p.name for p in params
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
-
-
-def all_params(fn):
+def params_of(fn):
     try:
         return list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return []
 
 
-def hyper_kwargs(fn, lr=0.0, momentum=0.0, l2=0.0):
-    """Keyword values for the hyper-parameters a method names (learning rate, momentum, L2)."""
-    out = {}
-    for p in all_params(fn):
-        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            continue
-        if LR_NAMES.match(p.name):
-            out[p.name] = lr
-        elif MOMENTUM_NAMES.match(p.name):
-            out[p.name] = momentum
-        elif L2_NAMES.match(p.name):
-            out[p.name] = l2
+def required_params(fn):
+    """Names of the required positional parameters of a bound callable (self excluded)."""
+    return [p.name for p in params_of(fn)
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+
+
+class Binding:
+    """One way to call fn: its arguments and, per parameter, the meaning it was given."""
+
+    def __init__(self, fn, args, kwargs, meanings):
+        self.fn, self.args, self.kwargs, self.meanings = fn, args, kwargs, meanings
+
+    def __call__(self):
+        return self.fn(*self.args, **self.kwargs)
+
+    def given(self, meaning):
+        return any(m == meaning for m in self.meanings.values())
+
+    def describe(self):
+        return f"{qualname(self.fn)}({', '.join(f'{p}={m}' for p, m in self.meanings.items())})"
+
+
+def plan_call(fn, offered, order=(), overrides=None):
+    """Per parameter: (param, meaning) or (param, None) to keep its default. Raises
+    ProbeError for a required parameter nothing explains."""
+    out = []
+    params = [p for p in params_of(fn) if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    for i, p in enumerate(params):
+        meaning = meaning_of(p.name, offered, overrides)
+        if meaning is None and p.default is p.empty and i < len(order) and order[i] in offered:
+            meaning = order[i]  # the template's position: (x, y, lr, momentum, l2) for train
+        if meaning is None and p.default is p.empty:
+            raise ProbeError(f"cannot tell what to pass for parameter '{p.name}' of {qualname(fn)}"
+                             f" (the rubric's [interface] table can name it)")
+        out.append((p, meaning))
     return out
 
 
-def call_with(fn, named, hyper=None, order=()):
-    """Call fn, filling each parameter by name from `named` (a list of (regex, value))."""
-    args, kwargs = bind_with(fn, named, hyper, order)
-    return fn(*args, **kwargs)
+def meanings(fn, offered, order=(), overrides=None):
+    """parameter -> meaning (None: keeps its default) for a call, without calling it."""
+    return {p.name: m if not isinstance(m, tuple) else "fixed"
+            for p, m in plan_call(fn, offered, order, overrides)}
 
 
-def bind_with(fn, named, hyper=None, order=()):
-    """The (args, kwargs) call_with would pass: bound once, a call can be replayed cheaply.
+def unexplained(fn, offered, overrides=None):
+    """How many required parameters no meaning explains by name (they would go by position)."""
+    return sum(1 for p in params_of(fn) if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               and p.default is p.empty and meaning_of(p.name, offered, overrides) is None)
 
-    A required parameter whose name matches nothing takes the value at its position in
-    `order`, the template's own order (e.g. x, y, lr, momentum, l2 for train), so an
-    unusual name such as `gamma` for the momentum still gets the right value."""
-    hyper = hyper or {}
-    args, kwargs = [], {}
-    positional_open = True
-    for i, p in enumerate(all_params(fn)):
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if p.name in hyper:
-            kwargs[p.name] = hyper[p.name]
-            positional_open = False
-            continue
-        value = next((v for rx, v in named if rx.match(p.name)), _MISSING)
-        if value is _MISSING and p.default is p.empty and i < len(order):
-            value = order[i]
-        if value is _MISSING:
-            if p.default is not p.empty:
-                positional_open = False
-                continue
-            raise ProbeError(f"cannot tell what to pass for parameter '{p.name}' of "
-                             f"{qualname(fn)}")
-        if positional_open and p.kind != p.KEYWORD_ONLY:
-            args.append(value)
+
+def bindings(fn, offered, order=(), overrides=None, limit=12):
+    """Every binding of fn to the offered values, one per combination of Choices (at most
+    `limit`), the most likely first."""
+    planned = plan_call(fn, offered, order, overrides)
+    options = []
+    for p, meaning in planned:
+        if meaning is None:
+            options.append([MISSING])
+        elif isinstance(meaning, tuple):  # ("literal", value) from [interface]
+            options.append([meaning[1]])
         else:
-            kwargs[p.name] = value
-    return args, kwargs
+            v = offered[meaning]
+            if isinstance(v, Keep):
+                options.append([MISSING] if p.default is not p.empty else [v.value])
+            else:
+                options.append(list(v) if isinstance(v, Choices) else [v])
+    out = []
+    for combo in itertools.islice(itertools.product(*options), limit):
+        args, kwargs, meanings, positional = [], {}, {}, True
+        for (p, meaning), value in zip(planned, combo):
+            if value is MISSING:
+                positional = False
+                continue
+            meanings[p.name] = meaning if isinstance(meaning, str) else "fixed"
+            if positional and p.kind != p.KEYWORD_ONLY:
+                args.append(fresh(value))
+            else:
+                kwargs[p.name] = fresh(value)
+        out.append(Binding(fn, args, kwargs, meanings))
+    return out
 
 
-_MISSING = object()
+def bind(fn, offered, order=(), overrides=None):
+    return bindings(fn, offered, order, overrides, limit=1)[0]
+
+
+def call(fn, offered, order=(), overrides=None):
+    return bind(fn, offered, order, overrides)()
+
+
+def fresh(value):
+    """A copy of an array for each call: student code may change its inputs in place."""
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
+def hyper(lr=0.0, momentum=0.0, l2=0.0):
+    return {"lr": lr, "momentum": momentum, "l2": l2}
 
 
 def qualname(fn):
     return getattr(fn, "__qualname__", getattr(fn, "__name__", "a method"))
 
 
-def method(obj, *names):
+def method(obj, names, what=None):
+    """The first of `names` the object has as a method."""
     for name in names:
         m = getattr(obj, name, None)
-        if callable(m):
+        if callable(m) and not isinstance(m, type):
             return m
-    raise ProbeError(f"{type(obj).__name__} has no method {' or '.join(names)}")
+    raise ProbeError(f"{type(obj).__name__} has no {what or 'method'} "
+                     f"({' or '.join(names[:6])}{', ...' if len(names) > 6 else ''})")
 
 
-def first_arg_call(fn, first, extra=(), hyper=None):
-    """Call fn with `first` as its first required parameter and the rest filled by name."""
-    args, kwargs = first_arg_bind(fn, first, extra, hyper)
-    return fn(*args, **kwargs)
+def has_method(obj, names):
+    return any(callable(getattr(obj, n, None)) for n in names)
 
 
-def first_arg_bind(fn, first, extra=(), hyper=None):
-    req = required_params(fn) or []
-    named = list(extra)
-    if req:
-        named = [(re.compile("^" + re.escape(req[0]) + "$"), first)] + named
-    return bind_with(fn, named, hyper)
-
-
-def loss_call(fn, z, y, upstream=None):
-    """Call a loss method whatever order it takes logits, labels and the upstream gradient."""
-    args, kwargs = loss_bind(fn, z, y, upstream)
-    return fn(*args, **kwargs)
-
-
-def loss_bind(fn, z, y, upstream=None):
-    """The (args, kwargs) loss_call passes, worked out once from fn's parameter names."""
-    z, y = (None if z is None else np.array(z)), np.array(y)  # copies: inputs may be modified
-    req = required_params(fn) or []
-    named = [(Y_NAMES, y), (re.compile(r"^(grad|grad_?out(put)?|dout|upstream|g|dl|delta)$", re.I), upstream),
-             (X_NAMES, z), (re.compile(r"^(pred|preds|prediction|predictions|output|out|y_?hat|yhat|p|prob|probs|s|sig)$", re.I), z)]
-    if len(req) == 1 and not any(rx.match(req[0]) for rx, _ in named):
-        return [y if upstream is not None or z is None else z], {}
-    if len(req) == 2 and not all(any(rx.match(n) for rx, _ in named) for n in req):
-        return ([z, y] if upstream is None else [upstream, y]), {}
-    return bind_with(fn, [(rx, v) for rx, v in named if v is not None] +
-                     [(rx, v) for rx, v in named if v is None], hyper_kwargs(fn))
-
-
-def role_class(roles, role):
-    ref = roles.get(role)
-    if not ref:
-        raise ProbeError(f"no class plays the {role} role")
-    return resolve(ref)
-
-
-def resolve(ref):
-    """'module:Class' -> the class, importing the student's module on first use."""
-    module, _, name = ref.partition(":")
-    return getattr(importlib.import_module(module), name)
+def arr(data):
+    # A fresh float64 array each time: student code may modify its inputs in place.
+    return np.array(data, dtype=np.float64)

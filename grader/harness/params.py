@@ -1,173 +1,187 @@
-"""Finding the weight and bias arrays a student's object holds, and planting the grader's."""
+"""Finding the weight and bias arrays a student's objects hold, and planting the grader's.
+
+Students keep parameters as attributes (self.W), in dicts (self.params['W1']), in small
+parameter objects (self.W.value), in lists of layers (self.layers[0].W), or as raw arrays
+of the network itself. `walk` visits all of these; a Path names where an array lives and
+can read or replace it later, even after the student's code rebound it.
+"""
+import inspect
 import re
 
 import numpy as np
 
 from .boundary import ProbeError
-from .calling import L2_NAMES, LR_NAMES, MOMENTUM_NAMES, call_with, required_params
+
+MAX_ITEMS = 64
 
 
-# ---------------------------------------------------------------- finding parameters
+class Path(tuple):
+    """Steps from an object to a value: ('.', name), ('[]', index) or ('{}', key)."""
 
-def array_attrs(obj):
-    """Every ndarray the object holds: as an attribute, one dict level down ("params['W']"),
-    or inside a small parameter object ("W.value", "W.grad")."""
-    found = {}
-    for name, value in list(vars(obj).items()):
-        if isinstance(value, np.ndarray):
-            found[name] = value
-        elif isinstance(value, dict):
-            for k, v in list(value.items())[:64]:
-                if isinstance(v, np.ndarray) and isinstance(k, (str, int)):
-                    found[f"{name}[{k!r}]"] = v
-        elif hasattr(value, "__dict__") and not isinstance(value, type) and not callable(value):
-            for k, v in list(vars(value).items())[:64]:
-                if isinstance(v, np.ndarray):
-                    found[f"{name}.{k}"] = v
+    def get(self, obj):
+        for kind, key in self:
+            obj = getattr(obj, key) if kind == "." else obj[key]
+        return obj
+
+    def set(self, obj, value):
+        *head, (kind, key) = self
+        owner = Path(head).get(obj)
+        if kind == ".":
+            setattr(owner, key, value)
+        else:
+            owner[key] = value
+
+    def owner(self):
+        return Path(self[:-1])
+
+    def leaf(self):
+        return str(self[-1][1]) if self else ""
+
+    def __str__(self):
+        out = ""
+        for kind, key in self:
+            out += f".{key}" if kind == "." else f"[{key!r}]"
+        return out.lstrip(".")
+
+
+def children(obj):
+    """(step, value) for what an object holds: attributes, list items, dict entries."""
+    if isinstance(obj, dict):
+        return [(("{}", k), v) for k, v in list(obj.items())[:MAX_ITEMS] if isinstance(k, (str, int))]
+    if isinstance(obj, (list, tuple)):
+        return [(("[]", i), v) for i, v in enumerate(obj[:MAX_ITEMS])]
+    try:
+        return [((".", k), v) for k, v in list(vars(obj).items())[:MAX_ITEMS]]
+    except TypeError:  # no __dict__ (slots, builtins)
+        return []
+
+
+def walkable(value):
+    """Containers and the student's own objects; never classes, functions, modules or numpy."""
+    if isinstance(value, (list, tuple, dict)):
+        return True
+    if isinstance(value, type) or inspect.isroutine(value) or inspect.ismodule(value):
+        return False
+    module = type(value).__module__ or ""
+    return hasattr(value, "__dict__") and module != "builtins" and not module.startswith("numpy")
+
+
+def walk(obj, depth=3, path=Path()):
+    """Every (Path, value) reachable from obj within `depth` steps, each object once."""
+    seen = {id(obj)}
+    frontier = [(path, obj)]
+    for _ in range(depth):
+        nxt = []
+        for p, o in frontier:
+            for step, v in children(o):
+                q = Path(p + (step,))
+                yield q, v
+                if id(v) not in seen and walkable(v):
+                    seen.add(id(v))
+                    nxt.append((q, v))
+        frontier = nxt
+
+
+def arrays(obj, depth=2):
+    """Path -> ndarray for every float array an object holds (within `depth` steps)."""
+    return {p: v for p, v in walk(obj, depth)
+            if isinstance(v, np.ndarray) and v.dtype.kind in "fiu" and v.ndim <= 2}
+
+
+def instances(obj, classes, depth=3):
+    """(Path, label, instance) for every instance of the given classes reachable from obj."""
+    found = []
+    for p, v in walk(obj, depth):
+        for label, cls in classes.items():
+            if isinstance(v, cls):
+                found.append((p, label, v))
+                break
     return found
 
 
-def get_attr(obj, key):
-    if "[" in key:
-        name, k = key.split("[", 1)
-        return getattr(obj, name)[parse_key(k[:-1])]
-    for part in key.split("."):
-        obj = getattr(obj, part)
-    return obj
+W_PREFERRED = re.compile(r"^(w|weights?|kernel|theta|w_?\d|weights?_?\d|value|data|val|param|w_?mat)$", re.I)
+B_PREFERRED = re.compile(r"^(b|bias(es)?|b_?\d|bias(es)?_?\d|value|data|val|param|intercept)$", re.I)
+# gradients, velocities and caches (dW, grad_W, vW, W_velocity, cache['W']): never a parameter
+GRADISH = re.compile(r"((?-i:^d[A-Z_0-9])|^d(w|b|x|weights?|bias(es)?)\d*$|^v_|(?-i:^v[A-Z])|^v$|^vel|"
+                     r"^m_|^g_|grad|vel|mom|delta|prev|cache|old|update|change|^last|_v$|_m$|^s_|"
+                     r"^acc|^sum|^mean|^best|^init|history)", re.I)
+# a layer's remembered input or output (self.x, self.out, self.z1): no parameter either
+ACTIVATIONISH = re.compile(r"(^x|^inp|^out|^a$|^a_|^a\d|^z$|^z_|^z\d|^h$|^h_|^h\d|^mask|^act|^relu)", re.I)
+NOT_PARAM_OWNER = re.compile(r"(grad|vel|mom|delta|cache|old|prev|optim|solver|history|best|"
+                             r"init|saved|copy)", re.I)
 
 
-def set_attr(obj, key, value):
-    if "[" in key:
-        name, k = key.split("[", 1)
-        getattr(obj, name)[parse_key(k[:-1])] = value
-        return
-    *path, last = key.split(".")
-    for part in path:
-        obj = getattr(obj, part)
-    setattr(obj, last, value)
-
-
-def parse_key(text):
-    # keys were written with repr() of a str or an int; read them back without eval
-    if text[:1] in "'\"":
-        return text[1:-1]
-    return int(text)
-
-
-W_PREFERRED = re.compile(r"^(w|weights?|kernel|\w+\['w'\]|\w+\[.weights?.\]|w\.(value|data|val|param))$", re.I)
-
-
-B_PREFERRED = re.compile(r"^(b|bias(es)?|\w+\[.b.\]|\w+\[.bias.\]|b\.(value|data|val|param))$", re.I)
-
-
-PARAM_LEAF = re.compile(r"^(value|values|data|val|param|w|b|weights?|bias(es)?)$", re.I)
-
-
-NOT_PARAM = re.compile(r"(^d|^v|grad|vel|mom|delta|prev|cache|old|_v$|update|change|^m_|^g_)", re.I)
+def is_param_path(p):
+    """Whether a path could hold a parameter (not a gradient, velocity, cache or copy)."""
+    names = [str(key).lstrip("_") for kind, key in p if kind != "[]"]  # self._x is self.x
+    if not names:
+        return True
+    leaf = names[-1]
+    owners_ok = not any(NOT_PARAM_OWNER.search(n) for n in names[:-1])
+    if leaf.lower() in ("value", "data", "val", "param", "params", "w", "b"):
+        # W.value, params['W']: the owner's name decides (grads['W'] is no parameter)
+        return owners_ok and not any(GRADISH.search(n) for n in names[-2:-1])
+    return owners_ok and not GRADISH.search(leaf) and not ACTIVATIONISH.search(leaf)
 
 
 def pick(cands, preferred):
     """The parameter among same-shaped arrays: a preferred name first (W, weights,
-    params['W'], W.value), but never one kept under a gradient or velocity name
-    (grads['W'], dW, vW)."""
-    names = sorted(cands)
-
-    def plain(n):
-        owner, leaf = n.split("[")[0].split(".")[0], n.split(".")[-1] if "." in n else ""
-        return not NOT_PARAM.search(owner) and (not leaf or PARAM_LEAF.match(leaf)
-                                                or not NOT_PARAM.search(leaf))
-
-    plain = [n for n in names if plain(n)]
-    for n in plain:
-        if preferred.match(n):
-            return n
-    return (plain or names or [None])[0]
+    params['W'], W.value), never one kept under a gradient or velocity name."""
+    ranked = sorted(cands, key=lambda p: (not is_param_path(p), not preferred.match(p.leaf()),
+                                          len(p), str(p)))
+    return ranked[0] if ranked and is_param_path(ranked[0]) else None
 
 
-def put(obj, key, value):
-    """Set an array the student holds: in place when it is float64 of the same shape, so
-    whoever else holds that very array (an MLP's params dict, an optimizer keyed by id)
-    sees the grader's values too; replaced otherwise (float32 is upgraded for precision)."""
-    old = get_attr(obj, key)
+def put(obj, path, value):
+    """Set an array the student holds: in place when it is float64 of the same shape (so
+    whoever else holds that very array, an optimizer keyed by id, sees it too), replaced
+    otherwise (float32 and int arrays are upgraded for precision)."""
+    try:
+        old = path.get(obj)
+    except (AttributeError, KeyError, IndexError, TypeError):
+        old = None
     if isinstance(old, np.ndarray) and old.dtype == np.float64 and old.shape == value.shape \
             and old.flags.writeable:
         old[...] = value
     else:
-        set_attr(obj, key, value)
+        path.set(obj, value.copy())
+
+
+def w_shapes(n_in, n_out):
+    return {(n_in, n_out): "in_out", (n_out, n_in): "out_in"}
+
+
+def b_shapes(n_out):
+    return {(n_out,), (1, n_out), (n_out, 1)}
 
 
 def plant_linear(layer, W, b):
-    """Find the layer's weight and bias arrays by shape and set the grader's values into them.
+    """Find a layer's weight and bias arrays by shape and set the grader's values into them.
 
     Other arrays of the same shapes (momentum buffers, stored gradients) are zeroed so an
     update starts from rest. Returns where the parameters live and in which layout.
     """
     n_in, n_out = W.shape
-    attrs = array_attrs(layer)
-    w_cands = {k: v for k, v in attrs.items() if v.shape in ((n_in, n_out), (n_out, n_in))}
-    b_cands = {k: v for k, v in attrs.items()
-               if v.shape in ((n_out,), (1, n_out), (n_out, 1))}
-    w_name = pick(w_cands, W_PREFERRED)
-    if w_name is None:
-        found = ", ".join(f"{k} {v.shape}" for k, v in attrs.items()) or "no arrays at all"
+    found = arrays(layer)
+    layouts = w_shapes(n_in, n_out)
+    w_cands = [p for p, v in found.items() if v.shape in layouts]
+    w_path = pick(w_cands, W_PREFERRED)
+    if w_path is None:
+        held = ", ".join(f"{p} {v.shape}" for p, v in found.items()) or "no arrays at all"
         raise ProbeError(f"found no weight matrix of shape ({n_in}, {n_out}) or ({n_out}, "
-                         f"{n_in}) in {type(layer).__name__} (it holds {found})")
-    layout = "in_out" if w_cands[w_name].shape == (n_in, n_out) else "out_in"
-    b_name = pick({k: v for k, v in b_cands.items() if k != w_name}, B_PREFERRED)
-    for k, v in w_cands.items():
-        put(layer, k, (W if layout == "in_out" else W.T).copy() if k == w_name else np.zeros(v.shape))
-    for k, v in b_cands.items():
-        if k != w_name:
-            put(layer, k, b.reshape(v.shape).copy() if k == b_name else np.zeros(v.shape))
-    return {"W": w_name, "layout": layout, "b": b_name,
-            "b_shape": list(b_cands[b_name].shape) if b_name else None}
+                         f"{n_in}) in {type(layer).__name__} (it holds {held})")
+    layout = layouts[found[w_path].shape]
+    b_cands = [p for p, v in found.items() if v.shape in b_shapes(n_out) and p != w_path]
+    b_path = pick(b_cands, B_PREFERRED)
+    for p in w_cands:
+        put(layer, p, (W if layout == "in_out" else W.T) if p == w_path else np.zeros(found[p].shape))
+    for p in b_cands:
+        put(layer, p, b.reshape(found[p].shape) if p == b_path else np.zeros(found[p].shape))
+    return {"W": str(w_path), "layout": layout, "b": str(b_path) if b_path else None,
+            "b_shape": list(found[b_path].shape) if b_path else None,
+            "_paths": (w_path, b_path)}
 
 
-DIM_IN = re.compile(r"(in|input|fan_?in|n_?in|d_?in|inp|dim_?in|in_?dim|num_?in|prev|size_?in|input_?size|input_?dims?)", re.I)
-
-
-DIM_OUT = re.compile(r"(out|output|fan_?out|n_?out|d_?out|dim_?out|out_?dim|num_?out|units|hidden|size_?out|output_?size|output_?dims?|neurons|n_?units)", re.I)
-
-
-ARRAY_PARAM = re.compile(r"^(w|weight|weights|W_?init|init_?w|b|bias|biases|b_?init|init_?b)$", re.I)
-
-
-def construct_linear(cls, W, b, transposed=False):
-    """Build the student's linear layer whatever its constructor takes: (W, b) or (in, out).
-
-    With `transposed`, a constructor that takes arrays gets W as (out, in): a layer built
-    from arrays cannot tell us its layout, so the caller retries this way when the first
-    forward call fails.
-    """
-    n_in, n_out = W.shape
-    req = required_params(cls) or []
-    Wc = W.T.copy() if transposed else W.copy()
-    if len(req) == 2 and all(ARRAY_PARAM.match(n) for n in req):
-        attempts = [("(W.T, b)" if transposed else "(W, b)", lambda: cls(Wc, b.copy()))]
-    elif len(req) == 2:
-        attempts = [("(in_dims, out_dims)", lambda: cls(n_in, n_out)),
-                    ("(W, b)", lambda: cls(Wc, b.copy()))]
-    elif not req:
-        attempts = [("()", lambda: cls())]
-    else:
-        named = [(DIM_IN, n_in), (DIM_OUT, n_out), (LR_NAMES, 0.0), (MOMENTUM_NAMES, 0.0),
-                 (L2_NAMES, 0.0), (re.compile("^(w|weights?)$", re.I), W.copy()),
-                 (re.compile("^(b|bias(es)?)$", re.I), b.copy())]
-        attempts = [(f"({', '.join(req)})", lambda: call_with(cls, named))]
-    errors = []
-    for how, make in attempts:
-        try:
-            layer = make()
-            return layer, how, plant_linear(layer, W, b)
-        except ProbeError as e:
-            errors.append(str(e))
-        except Exception as e:  # a constructor convention that does not fit: try the next
-            errors.append(f"{cls.__name__}{how} raised {type(e).__name__}: {e}")
-    raise ProbeError("could not build the linear layer: " + "; ".join(errors))
-
-
-def pick_weight(layer, d_in, hidden):
-    for name, v in array_attrs(layer).items():
-        if v.shape in ((d_in, hidden), (hidden, d_in)) and not NOT_PARAM.search(name):
-            return name
-    raise ProbeError("no first-layer weight matrix found")
+def public(where):
+    """A plant_linear record without its Path objects (for JSON)."""
+    return {k: v for k, v in where.items() if not k.startswith("_")}

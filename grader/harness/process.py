@@ -13,7 +13,8 @@ import numpy.random  # noqa: F401 - lazy in numpy 2: imported once here, not in 
 
 from .boundary import MAX_PAYLOAD, describe
 from .layer_probes import probe_linear, probe_loss, probe_loss_sanity, probe_relu
-from .network import probe_gradcheck, probe_update
+from .network_probes import probe_gradcheck, probe_update
+from .student import Student
 from .timing import probe_timing
 from .training import probe_train
 
@@ -142,7 +143,7 @@ def child(probe, plan, wfd):
     try:
         os.chdir(plan["work_dir"])
         load_student(plan)
-        payload = {"status": "ok", "value": PROBES[probe["kind"]](plan["roles"], probe.get("args", {}))}
+        payload = {"status": "ok", "value": PROBES[probe["kind"]](Student(plan), probe.get("args", {}))}
     except BaseException as e:  # SystemExit and KeyboardInterrupt from student code too
         payload = {"status": "error", "error": describe(e)}
     try:

@@ -5,9 +5,7 @@ import time
 import numpy as np
 
 from .boundary import ProbeError, describe, step
-from .calling import X_NAMES, arr, first_arg_bind, hyper_kwargs, method, role_class
-from .layer_probes import loss_objects, loss_pass
-from .params import construct_linear
+from .layer_probes import Layer, Loss, linear_layer, loss_pass
 
 
 PERF_COUNTER = time.perf_counter  # bound before any student code: patching time.* won't reach it
@@ -69,9 +67,8 @@ def chain(calls):
     return run
 
 
-def time_linear(roles, args, opts):
-    cls = role_class(roles, "linear")
-    x, W, b, g = arr(args["linear_x"]), arr(args["linear_W"]), arr(args["linear_b"]), arr(args["linear_grad"])
+def time_linear(student, args, opts):
+    x, W, b, g = (np.array(args[k], dtype=float) for k in ("linear_x", "linear_W", "linear_b", "linear_grad"))
     xc, Wc, bc, gc = x.copy(), W.copy(), b.copy(), g.copy()
 
     def calib_backward():
@@ -80,40 +77,35 @@ def time_linear(roles, args, opts):
         gc.sum(axis=0)
 
     for transposed in (False, True):
-        layer, how, _ = construct_linear(cls, W, b, transposed)
-        fwd = method(layer, "forward", "__call__", "fprop")
-        fargs, fkw = first_arg_bind(fwd, x.copy())
-        try:  # the first student call of the race is the one that may fail
-            forward = race(lambda: fwd(*fargs, **fkw), lambda: xc @ Wc + bc, opts)
+        layer, _, how = linear_layer(student, W, b, transposed)
+        try:  # one untimed call finds the layout; the race replays the student's own call
+            layer.forward(x.copy())
             break
         except Exception:
-            if transposed or how != "(W, b)":
+            if transposed or "W" not in how:
                 raise
-    bwd = method(layer, "backward", "bprop", "backprop")
-    bargs, bkw = first_arg_bind(bwd, g.copy(), [(X_NAMES, x.copy())], hyper_kwargs(bwd))
-    backward = race(lambda: bwd(*bargs, **bkw), calib_backward, opts)
+    forward = race(layer.forward_binding(x.copy()), lambda: xc @ Wc + bc, opts)
+    backward = race(layer.backward_binding(g.copy(), x.copy()), calib_backward, opts)
     return {"forward": forward, "backward": backward, "shapes": {"x": list(x.shape), "W": list(W.shape)}}
 
 
-def time_relu(roles, args, opts):
-    x, g = arr(args["relu_x"]), arr(args["relu_grad"])
+def time_relu(student, args, opts):
+    x, g = np.array(args["relu_x"], dtype=float), np.array(args["relu_grad"], dtype=float)
     xc, gc = x.copy(), g.copy()
-    layer = role_class(roles, "relu")()
-    fwd = method(layer, "forward", "__call__")
-    fargs, fkw = first_arg_bind(fwd, x.copy())
-    forward = race(lambda: fwd(*fargs, **fkw), lambda: np.maximum(xc, 0), opts)
-    bwd = method(layer, "backward", "bprop", "backprop")
-    bargs, bkw = first_arg_bind(bwd, g.copy(), [(X_NAMES, x.copy())], hyper_kwargs(bwd))
-    backward = race(lambda: bwd(*bargs, **bkw), lambda: gc * (xc > 0), opts)
+    layer = Layer(student.cls("relu")(), student, "relu")
+    layer.forward(x.copy())
+    forward = race(layer.forward_binding(x.copy()), lambda: np.maximum(xc, 0), opts)
+    backward = race(layer.backward_binding(g.copy(), x.copy()), lambda: gc * (xc > 0), opts)
     return {"forward": forward, "backward": backward, "shapes": {"x": list(x.shape)}}
 
 
-def time_loss(roles, args, opts):
-    z, y = arr(args["loss_z"]), arr(args["loss_y"])
+def time_loss(student, args, opts):
+    z, y = np.array(args["loss_z"], dtype=float), np.array(args["loss_y"], dtype=float)
     zc, yc, n = z.copy(), y.copy(), len(z)
-    sig, ce = loss_objects(roles)
+    loss = Loss(student)
+    sig = loss.sig
     scratch = {}
-    calls = loss_pass(sig, ce, z, y, scratch)  # one untimed pass binds every call
+    calls = loss_pass(loss, z, y, scratch)  # one untimed pass binds every call
     if calls is None:
         name, rec = next(((k, v) for k, v in scratch.items() if isinstance(v, dict) and not v.get("ok")),
                          ("forward", {}))
@@ -142,18 +134,18 @@ def time_loss(roles, args, opts):
 TIMED = (("linear", time_linear), ("relu", time_relu), ("loss", time_loss))
 
 
-def probe_timing(roles, args):
+def probe_timing(student, args):
     """Raw timings of each layer's forward and backward against numpy calibration calls;
     each layer in its own step, under its own wall-clock limit, so one slow or broken
     layer leaves the others timed."""
     opts = {k: args[k] for k in ("repeats", "slow_s", "budget_s")}
     rec = {}
     for name, timer in TIMED:
-        if not roles.get(name):
+        if not student.roles.get(name):
             continue
         try:
             with time_limit(args["limit_s"]):
-                step(rec, name, lambda: timer(roles, args, opts))
+                step(rec, name, lambda: timer(student, args, opts))
         except TooSlow as e:
             rec[name] = {"ok": False, "error": describe(e), "limit_s": args["limit_s"]}
     return rec

@@ -2,13 +2,12 @@
 import numpy as np
 
 from .boundary import describe
-from .calling import arr
-from .layer_probes import loss_objects, student_loss
-from .network import Network
-from .params import get_attr, pick_weight
+from .drivers import Network
+from .layer_probes import Loss, loss_number, scalar_loss
+from .network_probes import step_record
 
 
-def probe_train(roles, args):
+def probe_train(student, args):
     """The student's own MLP and train method on a small task, one run per seed; the loss
     the loss layer saw and the logits of every epoch are returned for judging.
 
@@ -16,37 +15,40 @@ def probe_train(roles, args):
     been on the right side for `patience` epochs, when its loss is no longer finite, or when
     it has not improved for `stall` epochs; seeds stop once `required` runs have separated
     the data or too few are left to get there."""
-    X, Y = arr(args["x"]), arr(args["y"])
-    lr = args["lr"] / len(X) if loss_sums(roles, len(X)) else args["lr"]
+    X, Y = np.array(args["x"], dtype=float), np.array(args["y"], dtype=float)
+    lr = args["lr"] / len(X) if loss_sums(student, len(X)) else args["lr"]
     required, seeds = int(args.get("required", len(args["seeds"]))), list(args["seeds"])
     runs, good = [], 0
     for i, seed in enumerate(seeds):
         if good >= required or good + (len(seeds) - i) < required:
             break
-        run = train_run(roles, X, Y, seed, lr, args)
+        run = train_run(student, X, Y, seed, lr, args)
         good += bool(run.get("separated"))
         runs.append(run)
     return {"runs": runs, "lr_used": lr}
 
 
-def train_run(roles, X, Y, seed, lr, args):
-    run = {"seed": seed, "loss": [], "returned": [], "logits": [], "order": [], "hyper": None}
+def train_run(student, X, Y, seed, lr, args):
+    run = {"seed": seed, "loss": [], "loss_attrs": [], "returned": [], "logits": [], "order": [],
+           "hyper": None}
     try:
         hidden = int(args["hidden"])
-        net = Network(roles, X.shape[1], hidden, seed)
-        W1 = get_attr(net.order[1], pick_weight(net.order[1], X.shape[1], hidden))
+        net = Network(student, X, Y, hidden, seed)
+        W1 = net.params.read("W1")
         run["init"] = {"w1_std": float(np.std(W1)), "w1_symmetric": bool(np.allclose(W1, W1.flat[0]))}
+        run["driver"] = net.driver.kind
         streak, best, since = 0, np.inf, 0
         for _ in range(int(args["max_epochs"])):
-            s = net.step(X, Y, lr, args["momentum"], args.get("l2", 0.0))
+            s = step_record(net, X, Y, lr, args["momentum"], args.get("l2", 0.0))
             run["loss"].append(s["loss"])
+            run["loss_attrs"].append(scalars(s["loss_attrs"]))
             run["returned"].append(s["returned"])
             run["logits"].append(s["logits"])
             run["order"].append(s["order"] if s["order"] != list(range(len(Y))) else None)
             run["hyper"] = s["hyper"]
             labels = Y[s["order"]] if s["order"] else Y
             streak = streak + 1 if separates(net.captured_logits(), labels) else 0
-            total = total_of(net.captured_loss())
+            total = loss_number(net.captured_loss(), net.loss_evidence())
             if streak >= int(args.get("patience", 10)) or not np.isfinite(total):
                 break
             best, since = (total, 0) if total < best * (1 - 1e-3) else (best, since + 1)
@@ -59,15 +61,11 @@ def train_run(roles, X, Y, seed, lr, args):
     return run
 
 
-def total_of(loss):
-    try:
-        v = np.asarray(loss[0] if isinstance(loss, tuple) else loss, dtype=float)
-        return float(v.sum())
-    except (TypeError, ValueError):
-        return np.inf
+def scalars(evidence):
+    return {k: v for k, v in (evidence or {}).items() if isinstance(v, float)}
 
 
-def loss_sums(roles, n):
+def loss_sums(student, n):
     """Whether the loss adds up over the batch rather than averaging: such a loss needs a
     learning rate N times smaller for the same step, so the rubric's rate is divided by N.
     (An adapter decision, like reading a signature: nothing is judged here.)"""
@@ -76,10 +74,12 @@ def loss_sums(roles, n):
         y = (np.arange(n) % 2).reshape(n, 1).astype(float)
         totals = []
         for k in (1, 2):
-            v = student_loss(*loss_objects(roles), np.vstack([z] * k), np.vstack([y] * k))
-            v = np.asarray(v[0] if isinstance(v, tuple) else v, dtype=float)
-            totals.append(float(v.sum()) if v.size > 1 else float(v))
-        return v.size == 1 and abs(totals[1] - 2 * totals[0]) < 1e-6 * abs(totals[1])
+            loss = Loss(student)
+            v = scalar_loss(loss.forward(np.vstack([z] * k), np.vstack([y] * k)), loss.evidence())
+            if v is None:
+                return False  # per-sample losses: the network decides how to reduce them
+            totals.append(v)
+        return abs(totals[1] - 2 * totals[0]) < 1e-6 * abs(totals[1])
     except Exception:
         return False
 

@@ -1,0 +1,101 @@
+"""mlp.evaluate: the accuracy the student's evaluate reports, against the accuracy of the
+network's own outputs on the same labelled samples (tip 8: a network that "always gives
+50%" may be a broken evaluate, not a broken network).
+
+The gradcheck probe plants the grader's weights, calls evaluate on a labelled set chosen so
+that the true accuracy differs from every look-alike (the rate of positive predictions or
+labels, the error rate, a threshold at 0.5 on the scores), and records the scores the
+network's output layer produced meanwhile. evaluate may return the accuracy alone or with
+the loss, in any order, as a fraction, a percentage or a count.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..observe import step
+from ..reference import mlp as ref_mlp
+from .base import Context, Verdict, exception_verdict
+from .families import DESCRIBE
+from .network import network_run
+
+SCALES = {"fraction": 1.0, "percent": 100.0}
+
+
+def numbers(value) -> list[float]:
+    """Every number evaluate returned: alone, in a tuple or list, or in a dict."""
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return [float(value.ravel()[0])]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else []
+    return [n for v in items for n in numbers(v) if not isinstance(v, (tuple, list, dict))]
+
+
+def reported_as(got: float, rate: float, n: int) -> str | None:
+    """'fraction', 'percent' or 'count' when got is `rate` in that scale."""
+    for scale, k in SCALES.items():
+        if abs(got - rate * k) <= 1e-6 * k:
+            return scale
+    return "count" if abs(got - rate * n) < 1e-6 else None
+
+
+def scores(ctx: Context, run) -> np.ndarray:
+    """The scores evaluate saw: the network's own output layer (in the grader's row order),
+    else the reference network at the planted weights."""
+    i = ctx.inputs["gradcheck"]
+    z = run.value.get("evaluate_logits")
+    order = run.value.get("evaluate_order")
+    if isinstance(z, np.ndarray) and z.size == len(i["eval_y"]):
+        z = z.reshape(-1, 1)
+        if isinstance(order, (list, tuple)) and sorted(int(k) for k in order) == list(range(len(z))):
+            out = np.empty_like(z)
+            out[[int(k) for k in order]] = z
+            return out
+        return z
+    return ref_mlp.logits(i["eval_x"], i["W1"], i["b1"], i["W2"], i["b2"])
+
+
+def look_alikes(z: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """What a wrong evaluate reports instead of the accuracy, by mistake family."""
+    return {"eval_positive_rate": float(np.mean(z > 0)),
+            "eval_threshold_scores": float(np.mean((z > 0.5) == (y > 0.5))),
+            "eval_error_rate": float(np.mean((z > 0) != (y > 0.5))),
+            "eval_label_rate": float(np.mean(y > 0.5))}
+
+
+def evaluate(ctx: Context) -> Verdict:
+    who = ctx.who("mlp", "evaluate")
+    run, failed = network_run(ctx, "gradcheck", who, need_mlp=True)
+    if failed:
+        return failed
+    rec = run.value.get("evaluate")
+    if rec is None:
+        return Verdict("fail", f"{who}: there is no evaluate method (nor a module-level "
+                       "evaluate(model, X, Y)) to report the accuracy", family="no_evaluate")
+    ok, returned, err = step(run.value, "evaluate")
+    if not ok:
+        return exception_verdict(ctx, err, who)
+    y = ctx.inputs["gradcheck"]["eval_y"]
+    z = scores(ctx, run)
+    n, acc = len(y), float(np.mean((z > 0) == (y > 0.5)))
+    got = numbers(returned)
+    details = {"returned": got, "accuracy": acc, "samples": n}
+    for v in got:
+        scale = reported_as(v, acc, n)
+        if scale:
+            return Verdict("pass", f"{who} reports the accuracy of the network's outputs "
+                           f"({v:g}, as a {scale})", {**details, "scale": scale})
+    if not got:
+        return Verdict("fail", f"{who} returned no number: it should return the accuracy "
+                       f"(here {acc:.3g})", details, family="eval_no_accuracy")
+    for family, rate in look_alikes(z, y).items():
+        for v in got:
+            if reported_as(v, rate, n):
+                details["suspected"] = DESCRIBE[family]
+                return Verdict("fail", f"{DESCRIBE[family]}: {who} reports {v:g} where the "
+                               f"network's outputs give an accuracy of {acc:.4g} on these "
+                               f"{n} samples", details, family=family)
+    shown = ", ".join(f"{v:g}" for v in got[:4])
+    return Verdict("fail", f"{who} reports {shown}, but the network's outputs give an "
+                   f"accuracy of {acc:.4g} on these {n} samples (as a fraction; "
+                   f"{acc * 100:.4g} as a percent)", details, family="eval_wrong")

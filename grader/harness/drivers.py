@@ -1,0 +1,570 @@
+"""Training the student's network one step at a time, the student's way whenever possible.
+
+Drivers, tried in this order:
+  student-train   the network's own train method, in whatever form it takes (MLP.train(x, y,
+                  lr, momentum, l2), with epochs, a batch index, the whole data set plus a
+                  batch size, a train-or-test flag, ...)
+  module-train    a training function of the module that takes the model
+                  (train(model, X, Y, epochs, batch_size, ...), the current skeleton's way)
+  grader-loop     the network's own forward and backward, then its step/update method, an
+                  optimizer object or each layer's update: a network with no train method
+  grader-layers   the student's layers, driven by the grader (no network class, or one that
+                  cannot be called at all)
+A step is one full batch (epochs 1, batch size N, batch index 0). The driver and the way
+its call is bound are chosen once per probe, on a scratch network: the first binding that
+runs and moves the weights (a train-or-test flag has to be right for that). What could not
+be called is kept in `notes`: structure.mlp_drives reports it.
+"""
+import numpy as np
+
+from . import names
+from .boundary import ProbeError, describe
+from .calling import (Choices, Keep, bind, bindings, call, has_method, hyper, meaning_of, method,
+                      params_of, qualname)
+from .layer_probes import DX_ATTR, Layer, Loss, linear_layer
+from .network import ParamMap, Tracer, build_network, held_layers, layer_jobs, linear_index
+from .params import arrays
+
+NET_FORWARD = names.FORWARD + ("predict_logits", "logits", "scores", "get_logits", "compute_logits",
+                               "output", "net_output", "predict_scores")
+HYPER_KEYS = ("lr", "momentum", "l2")
+
+
+def step_offer(x, y, lr, momentum, l2, seed=0):
+    """The values a training call may ask for, by meaning (one full-batch step)."""
+    return {"x": x, "y": y, **hyper(lr, momentum, l2), "epochs": 1, "batch_size": len(x),
+            "num_batches": 1, "batch_index": 0, "train_flag": Choices([True, "train", 1]),
+            "quiet": Keep(False), "seed": seed}
+
+
+def set_hyper_attrs(obj, lr, momentum, l2, depth=0):
+    """Set hyper-parameters the student keeps (self.lr, self.solver.momentum,
+    self.config['lr']); returns which of lr, momentum, l2 found a place."""
+    offered = hyper(lr, momentum, l2)
+    found = set()
+    try:
+        items = list(vars(obj).items())
+    except TypeError:
+        return found
+    for name, value in items:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            m = meaning_of(name, HYPER_KEYS)
+            if m in offered:
+                setattr(obj, name, float(offered[m]) if isinstance(value, float) else offered[m])
+                found.add(m)
+        elif isinstance(value, dict):
+            for k, item in list(value.items()):
+                m = meaning_of(k, HYPER_KEYS) if isinstance(k, str) else None
+                if m in offered and isinstance(item, (int, float)) and not isinstance(item, bool):
+                    value[k] = offered[m]
+                    found.add(m)
+        elif depth < 1 and hasattr(value, "__dict__") and not isinstance(value, (type, np.ndarray)) \
+                and not callable(value):
+            found |= set_hyper_attrs(value, lr, momentum, l2, depth + 1)
+    return found
+
+
+class Looped:
+    """What a grader-driven step returns: the loss it saw and the hyper-parameters reached."""
+
+    def __init__(self, value, reached):
+        self.value, self.reached = value, set(reached)
+
+
+def reached_by(binding):
+    return {m for m in HYPER_KEYS if binding.given(m)}
+
+
+# ---------------------------------------------------------------- the drivers
+
+class StudentTrain:
+    kind = "student-train"
+
+    def __init__(self, net, student):
+        self.fn = next((getattr(net.net, n) for n in student.methods("mlp", "train")
+                        if callable(getattr(net.net, n, None)) and takes_data(getattr(net.net, n))), None)
+        if self.fn is None:
+            raise ProbeError(f"{type(net.net).__name__} has no train method taking the data")
+        self.label = f"{type(net.net).__name__}.{self.fn.__name__}"
+        self.name = self.fn.__name__
+
+    def options(self, net, offer):
+        fn = getattr(net.net, self.name)
+        return bindings(fn, offer, ("x", "y", "lr", "momentum", "l2"), net.student.args("mlp"))
+
+
+class ModuleTrain:
+    kind = "module-train"
+
+    def __init__(self, net, student):
+        module = student.module()
+        named = (((student.interface.get("module") or {}).get("methods") or {}).get("train"),)
+        for n in tuple(filter(None, named)) + names.MODULE_TRAIN:
+            fn = getattr(module, n, None)
+            if callable(fn) and not isinstance(fn, type) and takes_model(fn):
+                self.fn, self.label = fn, f"{n}(model, ...)"
+                return
+        raise ProbeError("the module has no training function taking the model")
+
+    def options(self, net, offer):
+        offer = {**offer, "model": net.net, "loss_fn": Loss(net.student).ce,
+                 "optimizer": net.optimizer(offer["lr"], offer["momentum"], offer["l2"], build=True)}
+        offer = {k: v for k, v in offer.items() if v is not None}
+        return bindings(self.fn, offer, ("model", "x", "y"), net.student.args("module"))
+
+
+class GraderLoop:
+    """forward, loss, backward, update of the student's network, called by the grader."""
+    kind = "grader-loop"
+
+    def __init__(self, net, student):
+        obj = net.net
+        self.fwd = next((n for n in student.methods("mlp", "forward") + NET_FORWARD
+                         if callable(getattr(obj, n, None))), None)
+        self.bwd = next((n for n in student.methods("mlp", "backward")
+                         if callable(getattr(obj, n, None))), None)
+        if self.fwd is None or self.bwd is None:
+            raise ProbeError(f"{type(obj).__name__} has no forward and backward methods to drive")
+        self.label = f"{type(obj).__name__}.{self.fwd}/{self.bwd}"
+        self.cols = False
+
+    def options(self, net, offer):
+        return [lambda: self.step(net, offer)]
+
+    def step(self, net, offer):
+        obj, student = net.net, net.student
+        x, y = offer["x"], offer["y"]
+        for target in [obj] + [v for _, _, v in net.layers()]:
+            zero = next((getattr(target, n) for n in names.ZERO_GRAD if callable(getattr(target, n, None))), None)
+            if zero is not None:
+                zero()
+        out = self.forward(obj, student, x, y)
+        loss = net.loss_for(obj, out, offer)
+        if isinstance(out, np.ndarray) and out.size == len(x):
+            value = loss.forward(self.rows(out, len(x)), y)
+            dz = loss.backward()
+            dz = dz[0] if isinstance(dz, tuple) else dz
+            grad = dz.T if self.cols and isinstance(dz, np.ndarray) and dz.ndim == 2 else dz
+        else:  # forward(x, y) returned the loss: backward needs no upstream gradient
+            value, grad = out, None
+        bwd = getattr(obj, self.bwd)
+        offered = {"y": y.T if self.cols else y, "x": x.T if self.cols else x, "quiet": Keep(False),
+                   **hyper(offer["lr"], offer["momentum"], offer["l2"])}
+        if grad is not None:
+            offered["grad"] = grad
+        call(bwd, offered, ("grad",), student.args("mlp"))
+        return Looped(value, net.update(offer["lr"], offer["momentum"], offer["l2"]))
+
+    def forward(self, obj, student, x, y):
+        fwd = getattr(obj, self.fwd)
+        offered = {"x": x, "y": y, "quiet": Keep(False), "train_flag": True}
+        try:
+            return self.first_array(call(fwd, offered, ("x",), student.args("mlp")))
+        except Exception:
+            if self.cols:
+                raise
+            self.cols = True  # samples in columns: x is (features, batch)
+            return self.first_array(call(fwd, {**offered, "x": x.T, "y": y.T}, ("x",), student.args("mlp")))
+
+    @staticmethod
+    def first_array(out):
+        if isinstance(out, tuple):
+            return next((v for v in out if isinstance(v, np.ndarray)), out)
+        return out
+
+    def rows(self, out, n):
+        return out.T if self.cols and out.ndim == 2 and out.shape[0] != n else out
+
+
+class GraderLayers:
+    """The student's layers, driven by the grader: forward through linear, ReLU, linear and
+    the loss; backward in reverse; each layer updates itself."""
+    kind = "grader-layers"
+
+    def __init__(self, net, student):
+        found = net.layer_objects()
+        if not found:
+            raise ProbeError("found no layer objects to drive")
+        self.label = "the grader's own loop over your layers"
+
+    def options(self, net, offer):
+        return [lambda: self.step(net, offer)]
+
+    def step(self, net, offer):
+        layer1, act, layer2 = net.layer_objects()
+        x, y = offer["x"], offer["y"]
+        lr, momentum, l2 = offer["lr"], offer["momentum"], offer["l2"]
+        h = layer1.forward(x)
+        a = act.forward(h)
+        z = layer2.forward(a)
+        loss = net.loss_for(None, z, offer)
+        value = loss.forward(z, y)
+        g = loss.backward()
+        g = g[0] if isinstance(g, tuple) else g
+        for layer in (layer2, act, layer1):
+            got = layer.backward(g, None, lr, momentum, l2)
+            g = got[0] if isinstance(got, tuple) else got
+            layer.update(lr, momentum, l2)
+        return Looped(value, HYPER_KEYS)
+
+
+DRIVERS = (StudentTrain, ModuleTrain, GraderLoop, GraderLayers)
+
+
+def takes_data(fn):
+    """A train method takes the samples and their labels (a network's step(lr, ...) does not)."""
+    ps = [p.name for p in params_of(fn)]
+    return any(meaning_of(n, ("x",)) for n in ps) and any(meaning_of(n, ("y",)) for n in ps) \
+        or len([p for p in params_of(fn) if p.default is p.empty]) >= 2 \
+        and not any(meaning_of(n, HYPER_KEYS) for n in ps[:2])
+
+
+def takes_model(fn):
+    ps = params_of(fn)
+    return bool(ps) and (any(meaning_of(p.name, ("model",)) for p in ps))
+
+
+# ---------------------------------------------------------------- the network facade
+
+class GraderNet:
+    """Stands in for a network when the submission has none: the grader holds the layers."""
+
+    def __init__(self, student, d_in, hidden, seed):
+        r = np.random.RandomState(seed)
+        self.layer1 = linear_layer(student, r.randn(d_in, hidden) * 0.1, np.zeros(hidden))[0].obj
+        self.act = student.cls("relu")()
+        self.layer2 = linear_layer(student, r.randn(hidden, 1) * 0.1, np.zeros(1))[0].obj
+
+
+class Network:
+    """The student's network (or the grader's stand-in), traced, its parameters mapped, and
+    a driver chosen to take one training step at a time."""
+
+    CHOSEN = {}  # per probe process: driver kind -> (binding index or None, why not)
+
+    def __init__(self, student, x, y, hidden, seed=0):
+        self.student, self.hidden, self.seed = student, hidden, seed
+        self.d_in = x.shape[1]
+        self.classes = student.layer_classes()
+        self.tracer = Tracer(self.d_in, hidden)
+        for label, cls in self.classes.items():
+            self.tracer.wrap_layer(cls, label, layer_jobs(student, label))
+        self.notes, self.failed = [], []
+        self.net = self.params = None
+        self._optimizer = None
+        self.sample = (x, y)
+        if student.roles.get("mlp"):
+            self.tracer.wrap_network(student.cls("mlp"))
+            try:
+                self.net, self.params, self.how = build_network(student, x, y, hidden, seed)
+            except ProbeError as e:
+                self.notes.append(str(e))
+        if self.net is None:
+            np.random.seed(seed)
+            self.net = GraderNet(student, self.d_in, hidden, seed)
+            self.params, self.how = ParamMap(self.net, self.d_in, hidden), None
+        self.driver, self.chosen = self.choose()
+
+    # ------------------------------------------------------------ choosing a driver
+
+    def choose(self):
+        """The first driver whose call runs on a scratch network, and the binding that
+        moves its weights (else the first binding that runs). A driver the submission has
+        but that could not be called is kept in `failed` for the report."""
+        x, y = self.sample
+        absent = []
+        for kind in DRIVERS:
+            if kind is not GraderLayers and isinstance(self.net, GraderNet):
+                continue
+            try:
+                driver = kind(self, self.student)
+            except ProbeError as e:
+                absent.append(str(e))
+                continue
+            if kind.kind not in Network.CHOSEN:  # decided once per probe
+                Network.CHOSEN[kind.kind] = self.trial(driver, x, y)
+            index, error = Network.CHOSEN[kind.kind]
+            if index is not None:
+                return driver, index
+            self.failed.append({"driver": kind.kind, "label": driver.label, "error": error})
+        tried = [f"{f['label']} could not be called: {f['error']}" for f in self.failed]
+        raise ProbeError("could not train the network: " + "; ".join(tried + absent)[:900])
+
+    def trial(self, driver, x, y):
+        """(index of the binding to use, first error)."""
+        ran, first_error = None, None
+        for i in range(12):
+            scratch = self.scratch()
+            offer = step_offer(x, y, 0.1, 0.0, 0.0, self.seed)
+            try:
+                options = driver.options(scratch, offer)
+            except ProbeError as e:
+                return None, str(e)
+            if i >= len(options):
+                break
+            before = {k: scratch.params.read(k) for k in ("W1", "W2")}
+            try:
+                set_hyper_attrs(scratch.net, 0.1, 0.0, 0.0)
+                options[i]()
+            except Exception as e:  # noqa: BLE001 - a binding that does not fit: try the next
+                first_error = first_error or f"{type(e).__name__}: {e}"
+                continue
+            ran = i if ran is None else ran
+            after = {k: scratch.params.read(k) for k in ("W1", "W2")}
+            if any(isinstance(after[k], np.ndarray) and isinstance(before[k], np.ndarray)
+                   and (after[k].shape != before[k].shape or not np.array_equal(after[k], before[k]))
+                   for k in after):
+                return i, None
+        return ran, first_error
+
+    def scratch(self):
+        """Another network built the same way, for trying calls that may change it."""
+        x, y = self.sample
+        other = object.__new__(Network)
+        other.__dict__.update(self.__dict__)
+        other._optimizer = None
+        np.random.seed(self.seed)
+        if isinstance(self.net, GraderNet):
+            other.net = GraderNet(self.student, self.d_in, self.hidden, self.seed)
+        else:
+            other.net = self.how.fn(*self.how.args, **self.how.kwargs)
+        other.params = ParamMap(other.net, self.d_in, self.hidden)
+        return other
+
+    # ------------------------------------------------------------ parameters
+
+    def plant(self, W1, b1, W2, b2):
+        self.params.plant(W1, b1, W2, b2)
+
+    def read(self):
+        return {k: self.params.read(k) for k in ("W1", "b1", "W2", "b2")}
+
+    def where(self):
+        return self.params.where()
+
+    # ------------------------------------------------------------ one step
+
+    def step(self, x, y, lr=0.0, momentum=0.0, l2=0.0):
+        """One training step; returns (what the call returned, hyper-parameters reached)."""
+        self.tracer.reset()
+        reached = set_hyper_attrs(self.net, lr, momentum, l2)
+        if self._optimizer is not None:
+            reached |= set_hyper_attrs(self._optimizer, lr, momentum, l2)
+        offer = step_offer(x, y, lr, momentum, l2, self.seed)
+        option = self.driver.options(self, offer)[self.chosen]
+        returned = option()
+        if isinstance(returned, Looped):  # the grader's loops report what they reached
+            returned, reached = returned.value, reached | returned.reached
+        else:
+            reached |= reached_by(option)
+        return returned, sorted(reached)
+
+    def update(self, lr, momentum, l2):
+        """The update after a grader-driven backward: the network's own step/update method,
+        else an optimizer object, else each layer's update. Returns what it reached."""
+        upd = next((getattr(self.net, n) for n in self.student.methods("mlp", "update")
+                    if callable(getattr(self.net, n, None)) and not takes_data(getattr(self.net, n))), None)
+        offered = {**hyper(lr, momentum, l2), "quiet": Keep(False)}
+        if upd is not None:
+            b = bindings(upd, offered, ("lr", "momentum", "l2"), self.student.args("mlp"))[0]
+            b()
+            return reached_by(b)
+        opt = self.optimizer(lr, momentum, l2)
+        if opt is not None:
+            call(method(opt, names.UPDATE), offered, (), {})
+            return set_hyper_attrs(opt, lr, momentum, l2) | {"lr"}
+        reached = set()
+        for _, label, obj in self.layers():
+            if label.startswith("linear"):
+                layer = Layer(obj, self.student, "linear")
+                if layer.update(lr, momentum, l2) is not None:
+                    reached |= set(HYPER_KEYS)
+        return reached
+
+    def optimizer(self, lr, momentum, l2, build=True):
+        """The optimizer object the network holds, else one built from the student's own
+        optimizer class (SGD, Solver, ...) over the network's layers."""
+        if self._optimizer is not None:
+            return self._optimizer
+        layer_types = tuple(self.classes.values())
+        for _, v in walk_objects(self.net):
+            if has_method(v, names.UPDATE) and not isinstance(v, layer_types) and v is not self.net:
+                self._optimizer = v
+                return v
+        if not build:
+            return None
+        for cls in optimizer_classes(self.student, layer_types):
+            layers = [obj for _, _, obj in self.layers()]
+            linears = [obj for _, label, obj in self.layers() if label.startswith("linear")]
+            offered = {**hyper(lr, momentum, l2), "layers": Choices([layers, linears, self.net]),
+                       "model": self.net, "quiet": Keep(False)}
+            try:
+                self._optimizer = call(cls, offered, ("layers", "lr", "momentum", "l2"), {})
+                return self._optimizer
+            except Exception:  # noqa: BLE001 - not an optimizer for this network
+                continue
+        return None
+
+    def loss_for(self, obj, out, offer):
+        """The Loss adapter for a grader-driven step: the network's own loss object when it
+        holds one (its backward may read that object's state), else a fresh one; fed
+        probabilities when the network's forward already applied its Sigmoid."""
+        held = {label: v for _, label, v in held_layers(obj, self.classes)} if obj is not None else {}
+        ran_sigmoid = any(e[0] == "sigmoid" and e[1] == "forward" for e in self.tracer.events)
+        if "crossentropy" in self.classes and ran_sigmoid:
+            return Loss(self.student, ce=held.get("crossentropy"), split=False)
+        return Loss(self.student, ce=held.get("crossentropy") or held.get("loss"),
+                    sig=held.get("sigmoid"))
+
+    # ------------------------------------------------------------ what the step showed
+
+    def layers(self):
+        """(path, label, instance) of the layer objects the network holds, linear layers
+        labelled linear1/linear2 by their weights."""
+        out = []
+        for path, label, obj in held_layers(self.net, self.classes):
+            if label == "linear":
+                k = linear_index(obj, self.d_in, self.hidden)
+                label = f"linear{k}" if k else label
+            out.append((path, label, obj))
+        return out
+
+    def layer_objects(self):
+        """(Layer, Layer, Layer) adapters for linear1, relu, linear2 held by the network."""
+        by = {}
+        for _, label, obj in self.layers():
+            by.setdefault(label, obj)
+        if not all(k in by for k in ("linear1", "relu", "linear2")):
+            return None
+        return (Layer(by["linear1"], self.student, "linear"), Layer(by["relu"], self.student, "relu"),
+                Layer(by["linear2"], self.student, "linear"))
+
+    def loss_labels(self):
+        return ("loss", "crossentropy")
+
+    def captured_loss(self):
+        got = self.tracer.all_of(self.loss_labels(), "forward")
+        return got[0][1] if got else None
+
+    def loss_evidence(self):
+        """What the loss layer's first forward call returned and kept (self.loss, ...)."""
+        objs = self.tracer.objects(self.loss_labels(), "forward")
+        if not objs:
+            return None
+        return Loss(self.student, ce=objs[0]).evidence()
+
+    def captured_logits(self):
+        want = ("sigmoid",) if "sigmoid" in self.classes else self.loss_labels()
+        parts = [a for a, _ in self.tracer.all_of(want, "forward") if isinstance(a, np.ndarray)]
+        return np.concatenate([p.reshape(-1, 1) for p in parts]) if parts else None
+
+    def first_layer_inputs(self):
+        parts = []
+        for a, _ in self.tracer.all_of(("linear1",), "forward"):
+            if isinstance(a, np.ndarray) and a.ndim == 2:
+                parts.append(a.T if a.shape[0] == self.d_in and a.shape[1] != self.d_in else a)
+        return parts
+
+    def row_order(self, x):
+        """Index into x of every row the first layer saw, in order; None when the rows were
+        transformed (normalised, a bias column added, ...) and cannot be matched exactly."""
+        index = {row.tobytes(): i for i, row in enumerate(np.ascontiguousarray(x, dtype=np.float64))}
+        order = []
+        for part in self.first_layer_inputs():
+            if part.shape[1] != x.shape[1]:
+                return None
+            for row in np.ascontiguousarray(part, dtype=np.float64):
+                if row.tobytes() not in index:
+                    return None
+                order.append(index[row.tobytes()])
+        return order or None
+
+    def input_gradient(self):
+        """dx of the first layer, every backward call's rows in call order (read from an
+        attribute such as self.dx when backward returned nothing)."""
+        rows = []
+        calls = [(out, obj) for label, job, _, out, obj in self.tracer.calls
+                 if label == "linear1" and job == "backward"]
+        for out, obj in calls:
+            parts = out if isinstance(out, tuple) else (out,)
+            dx = next((p for p in parts if isinstance(p, np.ndarray) and p.ndim == 2
+                       and self.d_in in p.shape and p.shape != (self.d_in, self.hidden)
+                       and p.shape != (self.hidden, self.d_in)), None)
+            if dx is None and out is None:
+                dx = next((v for p, v in sorted(arrays(obj, 1).items(), key=lambda kv: not DX_ATTR.match(kv[0].leaf()))
+                           if v.ndim == 2 and self.d_in in v.shape and DX_ATTR.match(p.leaf())), None)
+            if dx is None:
+                return None
+            rows.append(dx.T if dx.shape[0] == self.d_in and dx.shape[1] != self.d_in else dx)
+        return np.concatenate(rows) if rows else None
+
+    def gradients(self):
+        """Raw gradient evidence per linear layer: backward's return and the arrays held by
+        the object that holds the layer's weights (a layer, or the network itself)."""
+        from .boundary import encode
+        out = {}
+        owners = self.params.owners()
+        for k in (1, 2):
+            got = [o for label, job, _, o, _ in self.tracer.calls if label == f"linear{k}" and job == "backward"]
+            out[str(k)] = {"returned": encode(got[0]) if got else None,
+                           "owner_is_network": owners[k] is self.net,
+                           "attrs": {str(n): encode(v) for n, v in arrays(owners[k], 2).items()
+                                     if v.size <= 10_000}}
+        return out
+
+    def structure(self):
+        holds = []
+        for path, label, obj in self.layers():
+            for inner_path, inner_label, _ in held_layers(obj, self.classes, depth=2):
+                holds.append([label, inner_path, inner_label])
+        return {"events": self.tracer.events[:300], "layout": [[p, l] for p, l, _ in self.layers()],
+                "holds": holds, "mlp_class": type(self.net).__name__,
+                "driver": self.driver.kind, "driver_label": self.driver.label,
+                "failed": self.failed[:4], "notes": self.notes[:6],
+                "built": self.how.describe() if self.how else None}
+
+    def evaluate(self, x, y):
+        """The student's evaluate (a method, or a module function taking the model):
+        (what it returned, its name), or (None, None) when there is none."""
+        if isinstance(self.net, GraderNet):
+            return None, None  # no network of the student's to evaluate
+        offered = {"x": x, "y": y, "batch_size": len(x), "quiet": Keep(False), "train_flag": False,
+                   "loss_fn": Loss(self.student).ce, "seed": self.seed, **hyper()}
+        fn = next((getattr(self.net, n) for n in self.student.methods("mlp", "evaluate")
+                   if callable(getattr(self.net, n, None))), None)
+        order, overrides = ("x", "y"), self.student.args("mlp")
+        if fn is None:
+            module = self.student.module()
+            fn = next((getattr(module, n) for n in names.MODULE_EVALUATE
+                       if callable(getattr(module, n, None)) and not isinstance(getattr(module, n), type)
+                       and takes_model(getattr(module, n))), None)
+            offered, order, overrides = {**offered, "model": self.net}, ("model", "x", "y"), \
+                self.student.args("module")
+        if fn is None:
+            return None, None
+        try:
+            binding = bind(fn, offered, order, overrides)
+        except ProbeError as e:
+            shown = ", ".join(p.name for p in params_of(fn))
+            raise ProbeError(f"could not call {qualname(fn)}({shown}): {e}") from None
+        return binding(), qualname(fn)
+
+
+def walk_objects(obj):
+    from .params import walk, walkable
+    return [(p, v) for p, v in walk(obj, 2) if walkable(v) and not isinstance(v, (list, tuple, dict))]
+
+
+def optimizer_classes(student, layer_types):
+    """Classes of the student's module with an update method that are no layer or network."""
+    module = student.module()
+    mlp = student.cls("mlp") if student.roles.get("mlp") else None
+    out = []
+    for name, v in sorted(vars(module).items()):
+        if isinstance(v, type) and v.__module__ == module.__name__ and v is not mlp \
+                and not issubclass(v, layer_types) and has_method(v, names.UPDATE):
+            out.append(v)
+    return out
+
+
+__all__ = ["Network", "GraderNet", "describe"]
