@@ -16,12 +16,17 @@ from .load import ClassInfo
 ROLE_NAMES = {
     "linear": re.compile(r"linear|dense|affine|fully_?connected|^fc\d*$|transform|layer$", re.I),
     "relu": re.compile(r"relu|rectif", re.I),
-    "loss": re.compile(r"sigmoid.*(cross|entropy|loss|bce)|(cross|entropy|loss|bce).*sigmoid|^bce|logistic.*loss", re.I),
+    "loss": re.compile(r"sigmoid.*(cross|entropy|loss|bce|xent|nll)|(cross|entropy|loss|bce|xent).*sigmoid|"
+                       r"^bce|logistic.*loss|^binary_?cross|^xent", re.I),
     "sigmoid": re.compile(r"sigmoid|logistic", re.I),
-    "crossentropy": re.compile(r"cross|entropy|bce|^loss$|log_?loss", re.I),
+    "crossentropy": re.compile(r"cross|entropy|bce|xent|^loss$|log_?loss|nll", re.I),
     "mlp": re.compile(r"mlp|network|^nn$|^net$|net$|model|sequential|perceptron|classifier", re.I),
 }
-PASS_METHODS = ({"forward", "__call__", "fprop"}, {"backward", "bprop", "backprop"})
+from .harness import names as method_names
+
+# a layer has a forward-like and a backward-like method, under any name students use
+PASS_METHODS = (frozenset(method_names.LOSS_FORWARD) - {"__call__"} | {"__call__"},
+                frozenset(method_names.LOSS_BACKWARD))
 DIM_PARAMS = re.compile(r"dim|size|in|out|units|hidden|fan|n_|num", re.I)
 ARRAY_PARAMS = re.compile(r"^(w|weights?|b|bias(es)?)$", re.I)
 
@@ -35,8 +40,9 @@ def score(c: ClassInfo, role: str) -> int:
     """How much a class looks like `role`; 0 means not at all."""
     name_hit = bool(ROLE_NAMES[role].search(c.name))
     if role == "mlp":
-        trains = bool({"train", "fit", "train_step", "train_batch"} & set(c.methods))
-        return (3 if name_hit else 0) + (2 if trains else 0) + (1 if "evaluate" in c.methods else 0)
+        trains = bool(set(method_names.TRAIN) - {"step"} & set(c.methods))
+        evaluates = bool(set(method_names.EVALUATE) & set(c.methods))
+        return (3 if name_hit else 0) + (2 if trains else 0) + (1 if evaluates else 0)
     if not has_pass_methods(c):
         return 0
     points = 3 if name_hit else 0

@@ -65,18 +65,24 @@ GRAD_SUFFIX = re.compile(r"_?grad(ient)?s?$", re.I)
 
 
 def grad_target(name: str) -> str | None:
-    """'dW', 'grad_W', 'W_grad', "grads['W']" -> 'W'; a name that is no gradient -> None."""
-    base, _, key = name.partition("[")
-    if "." in base and not key:  # a parameter object: W.grad, W.d, b.gradient
-        owner, attr = base.rsplit(".", 1)
-        return owner if re.fullmatch(r"d|g|grad(ient)?s?|delta", attr, re.I) else None
-    if key:
-        gradish = GRAD_PREFIX.match(base) or GRAD_SUFFIX.search(base)
-        return key.strip("]'\"") if gradish else None
-    if GRAD_SUFFIX.search(base):
-        return GRAD_SUFFIX.sub("", base)
-    if GRAD_PREFIX.match(base):
-        return GRAD_PREFIX.sub("", base, count=1)
+    """'dW', 'grad_W', 'W_grad', 'bias_grad_vec', "grads['W']", 'W.grad' -> the parameter
+    it is the gradient of; "grads[0]" -> '*' (a list of gradients: the shape decides);
+    a name that is no gradient -> None."""
+    parts = [p for p in re.split(r"[.\[\]'\"]+", name) if p]
+    if not parts:
+        return None
+    leaf, owners = parts[-1], parts[:-1]
+    if owners and re.fullmatch(r"d|g|grad(ient)?s?|delta", leaf, re.I):  # W.grad
+        return owners[-1]
+    if owners and (GRAD_PREFIX.match(owners[-1]) and len(owners[-1]) > 1 or GRAD_SUFFIX.search(owners[-1])):
+        return "*" if leaf.isdigit() else leaf  # grads['W'], grads[0]
+    if GRAD_SUFFIX.search(leaf):
+        return GRAD_SUFFIX.sub("", leaf)
+    if GRAD_PREFIX.match(leaf):
+        return GRAD_PREFIX.sub("", leaf, count=1)
+    words = set(re.split(r"_+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", leaf).lower()))
+    if words & {"grad", "grads", "gradient", "gradients"}:  # bias_grad_vec, weight_grad_sum
+        return next((w for w in words if singular(w) in ("w", "weight", "b", "bias")), None)
     return None
 
 
@@ -102,7 +108,7 @@ def grad_attr(attrs: dict, param: str, shapes: set, index: int | None = None
                 if not digits or int(digits.group(1)) != index:
                     continue
                 target = target[:digits.start()]
-            if target and singular(target) in want:
+            if target == "*" or target and singular(target) in want:
                 return name, value
     return None
 
@@ -131,7 +137,7 @@ def linear_backward(ctx: Context) -> Verdict:
     dx_exp, dW_exp, db_exp = ref.linear_backward(x, W, g)
     if out_in:
         dW_exp = dW_exp.T
-    found = locate_gradients(run, returned, x, W, b, out_in)
+    found = locate_gradients(run, returned, x, W, b, out_in, built.get("folded"))
     th = ctx.settings("linear.backward")["threshold"]
     results, sources = {}, {}
     for q, exp in (("dx", dx_exp), ("dW", dW_exp), ("db", db_exp)):
@@ -142,16 +148,53 @@ def linear_backward(ctx: Context) -> Verdict:
         results[q] = (got, exp, compare(got, exp, th, q) if got is not None else None)
     ok = [q for q, (_, _, m) in results.items() if m is not None and m.ok]
     if len(ok) == 3:
+        late = dx_after_update(run, dx_exp, th, n, n_in)
+        if late is not None:
+            return Verdict("fail", f"{DESCRIBE['update_before_dx']} — {late.sentence(who)} "
+                           f"(backward called with learning rate {run.value['update'].get('lr'):g}; "
+                           "with rate 0 dx is right)", {"sources": sources, "dx_with_update": late.details(),
+                                                        "suspected": DESCRIBE["update_before_dx"]},
+                           family="update_before_dx", fraction=2 / 3)
         worst = max(results.values(), key=lambda r: r[2].max_rel_error)[2]
         return Verdict.passed(f"{who} returns correct dx, dW and db (max relative error "
                               f"{worst.max_rel_error:.1e})", sources=sources)
     return backward_failure(who, results, sources, n, len(ok) / 3, th)
 
 
-def locate_gradients(run, returned, x, W, b, out_in: bool) -> dict:
+def dx_after_update(run, dx_exp, th, n, n_in):
+    """The mismatch of the dx backward returns when it also updates the weights (learning
+    rate > 0): computed after the update, it uses the new W. None when it is right."""
+    upd = run.value.get("update") or {}
+    if not upd.get("ok") or not upd.get("lr"):
+        return None
+    dx = by_shape(pieces(upd.get("returned")), {(n, n_in)})
+    if dx is None:
+        return None
+    m = compare(dx, dx_exp, th, "dx")
+    return None if m.ok else m
+
+
+def unfold(dW, out_in: bool, folded: str | None):
+    """A folded W's gradient (the bias as an extra row) split into (dW, db)."""
+    axis = 1 if out_in else 0
+    k = 0 if folded == "first" else dW.shape[axis] - 1
+    db = np.take(dW, k, axis=axis)
+    return np.delete(dW, k, axis=axis), db
+
+
+def locate_gradients(run, returned, x, W, b, out_in: bool, folded: str | None = None) -> dict:
     """Where the student keeps dx, dW and db: returned, kept as attributes, or implied by
     the parameter change of one update with learning rate 1 and no momentum or L2."""
     n, (n_in, n_out) = len(x), W.shape
+    if folded:  # W carries the bias as an extra row: find its gradient whole, then split it
+        full = np.vstack([W, b.reshape(1, -1)] if folded == "last" else [b.reshape(1, -1), W])
+        found = locate_gradients(run, returned, np.hstack([x, np.zeros((n, 1))]), full,
+                                 np.zeros(n_out), out_in)
+        found["dx"] = (by_shape(pieces(returned), {(n, n_in)}), "returned")
+        if found["dW"][0] is not None:
+            dW, db = unfold(found["dW"][0], out_in, folded)
+            found["dW"], found["db"] = (dW, found["dW"][1]), (db, f"{found['dW'][1]} (its bias row)")
+        return found
     w_shapes = {(n_out, n_in)} if out_in else {(n_in, n_out)}
     b_shapes = {(n_out,), (1, n_out), (n_out, 1)}
     got = pieces(returned)
@@ -168,10 +211,13 @@ def locate_gradients(run, returned, x, W, b, out_in: bool) -> dict:
     if upd.get("ok") and (found["dW"][0] is None or found["db"][0] is None):
         lr = float(upd.get("lr") or 1.0)
         W0 = W.T if out_in else W
+        moved = lambda d: d if np.any(d) else None  # noqa: E731 - no update at all is no evidence
         if found["dW"][0] is None and isinstance(upd.get("W"), np.ndarray) and upd["W"].shape == W0.shape:
-            found["dW"] = ((W0 - upd["W"]) / lr, f"parameter change through {upd.get('via')}")
+            d = moved((W0 - upd["W"]) / lr)
+            found["dW"] = (d, f"parameter change through {upd.get('via')}" if d is not None else None)
         if found["db"][0] is None and isinstance(upd.get("b"), np.ndarray) and upd["b"].size == n_out:
-            found["db"] = ((b - upd["b"].reshape(n_out)) / lr, f"parameter change through {upd.get('via')}")
+            d = moved((b - upd["b"].reshape(n_out)) / lr)
+            found["db"] = (d, f"parameter change through {upd.get('via')}" if d is not None else None)
     return found
 
 

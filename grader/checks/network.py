@@ -53,7 +53,7 @@ def layer_gradients(run: ProbeRun, inputs: dict, k: int) -> dict:
     out_in = where.get("layout") == "out_in"
     folded = bool(where.get("folded"))
     w_shape = (n_out, n_in + folded) if out_in else (n_in + folded, n_out)
-    evidence = (run.value.get("gradients") or {}).get(str(k)) or {}
+    evidence = (run.value.get(gradients_key(run)) or {}).get(str(k)) or {}
     got, attrs = pieces(evidence.get("returned")), evidence.get("attrs") or {}
     index = k if evidence.get("owner_is_network") else None  # dW1 on the network itself
     found = {}
@@ -81,9 +81,17 @@ def layer_gradients(run: ProbeRun, inputs: dict, k: int) -> dict:
     return found
 
 
+def gradients_key(run: ProbeRun) -> str:
+    """The gradients of a step at learning rate 1 (what training really uses: an update
+    made before dx is computed shows there), else those of the step at rate 0."""
+    return "update_gradients" if isinstance(run.value.get("update_gradients"), dict) else "gradients"
+
+
 def analytic_gradients(run: ProbeRun, inputs: dict) -> dict:
     found = {**layer_gradients(run, inputs, 1), **layer_gradients(run, inputs, 2)}
-    dx = unshuffle(run.value.get("dx"), (run.value.get("base") or {}).get("order"), inputs["x"].shape)
+    dx = unshuffle(run.value.get("update_dx"), run.value.get("update_order"), inputs["x"].shape)
+    if dx is None:
+        dx = unshuffle(run.value.get("dx"), (run.value.get("base") or {}).get("order"), inputs["x"].shape)
     found["x"] = (dx, "returned by the first layer's backward" if dx is not None else None)
     return found
 

@@ -57,10 +57,13 @@ RULES = {
               r"weight_?penalty|w_?decay"),
            {"l2", "reg", "regularization", "regularisation", "penalty", "decay", "lambda", "lam",
             "lmbda", "wd", "ridge"}),
-    "epochs": (rx(r"epochs?|ep|eps|n_?epochs?|num_?epochs?|max_?epochs?|nb_?epochs?|total_?epochs?|"
-                  r"epoch_?num|iters?|iterations?|n_?iters?|num_?iters?|max_?iters?|n_?iterations?|"
+    "epochs": (rx(r"epochs|n_?epochs?|num_?epochs?|max_?epochs?|nb_?epochs?|total_?epochs?|"
+                  r"iters|iterations|n_?iters?|num_?iters?|max_?iters?|n_?iterations?|"
                   r"num_?iterations?|max_?iterations?|steps|n_?steps|num_?steps|n_?ep|times|rounds"),
-               {"epoch", "epochs", "iters", "iterations", "iter"}),
+               {"epochs", "iterations", "iters"}),
+    # one word for the epoch: a count or the current epoch's index (a decaying rate)?
+    "epoch": (rx(r"epoch|ep|e|eps|cur_?epoch|current_?epoch|epoch_?(num|idx|index|no|i)|i_?epoch|"
+                 r"iter|it|iteration|t|step_?num"), {"epoch"}),
     "batch_size": (rx(r"batch_?size|bs|b_?size|mini_?batch_?size|minibatch_?size|mini_?batch|minibatch|"
                       r"batchsize|size_?batch|batch_?len|mb_?size|mbs|m_?batch|n_?per_?batch|batch"),
                    set()),
@@ -84,7 +87,7 @@ RULES = {
                   r"net_?layers|trainables?"), set()),
     "d_in": (rx(r"in|inputs?|n_?in|d_?in|dim_?in|in_?dims?|input_?(dims?|size|units|features|"
                 r"shape|dimensions?|nodes|neurons|len|length|n)|n_?features|num_?features|n_?inputs?|"
-                r"num_?inputs?|d|dims?|n_?x|fan_?in|in_?features|in_?size|in_?channels|n_?input|"
+                r"num_?inputs?|d|n_?x|fan_?in|in_?features|in_?size|in_?channels|n_?input|"
                 r"nin|din|ni|size_?in|n_?i|num_?in|input_?layer(_?size)?|feature_?dims?"),
              {"in", "input", "inputs", "nin", "din", "fan"}),
     "hidden": (rx(r"hidden|hidden_?(units|dims?|size|neurons|layer_?size|nodes|layer|n|len|length|"

@@ -21,7 +21,7 @@ from . import names
 from .boundary import ProbeError, describe
 from .calling import (Choices, Keep, bind, bindings, call, has_method, hyper, meaning_of, method,
                       params_of, qualname)
-from .layer_probes import DX_ATTR, Layer, Loss, linear_layer
+from .layer_probes import DX_ATTR, Layer, Loss, construct, linear_layer
 from .network import ParamMap, Tracer, build_network, held_layers, layer_jobs, linear_index
 from .params import arrays
 
@@ -32,7 +32,8 @@ HYPER_KEYS = ("lr", "momentum", "l2")
 
 def step_offer(x, y, lr, momentum, l2, seed=0):
     """The values a training call may ask for, by meaning (one full-batch step)."""
-    return {"x": x, "y": y, **hyper(lr, momentum, l2), "epochs": 1, "batch_size": len(x),
+    return {"x": x, "y": y, **hyper(lr, momentum, l2), "epochs": 1, "epoch": Choices([0, 1]),
+            "batch_size": len(x),
             "num_batches": 1, "batch_index": 0, "train_flag": Choices([True, "train", 1]),
             "quiet": Keep(False), "seed": seed}
 
@@ -232,7 +233,7 @@ class GraderNet:
     def __init__(self, student, d_in, hidden, seed):
         r = np.random.RandomState(seed)
         self.layer1 = linear_layer(student, r.randn(d_in, hidden) * 0.1, np.zeros(hidden))[0].obj
-        self.act = student.cls("relu")()
+        self.act = construct(student.cls("relu"), student, "relu")
         self.layer2 = linear_layer(student, r.randn(hidden, 1) * 0.1, np.zeros(1))[0].obj
 
 
@@ -483,9 +484,7 @@ class Network:
         """dx of the first layer, every backward call's rows in call order (read from an
         attribute such as self.dx when backward returned nothing)."""
         rows = []
-        calls = [(out, obj) for label, job, _, out, obj in self.tracer.calls
-                 if label == "linear1" and job == "backward"]
-        for out, obj in calls:
+        for out, obj, _ in self.tracer.backward_calls("linear1"):
             parts = out if isinstance(out, tuple) else (out,)
             dx = next((p for p in parts if isinstance(p, np.ndarray) and p.ndim == 2
                        and self.d_in in p.shape and p.shape != (self.d_in, self.hidden)
@@ -505,11 +504,13 @@ class Network:
         out = {}
         owners = self.params.owners()
         for k in (1, 2):
-            got = [o for label, job, _, o, _ in self.tracer.calls if label == f"linear{k}" and job == "backward"]
-            out[str(k)] = {"returned": encode(got[0]) if got else None,
+            got = self.tracer.backward_calls(f"linear{k}")
+            held = {str(n): v for n, v in arrays(owners[k], 2).items() if v.size <= 10_000}
+            if got and owners[k] is got[0][1]:  # as they were right after backward
+                held.update({str(n): v for n, v in got[0][2].items()})
+            out[str(k)] = {"returned": encode(got[0][0]) if got else None,
                            "owner_is_network": owners[k] is self.net,
-                           "attrs": {str(n): encode(v) for n, v in arrays(owners[k], 2).items()
-                                     if v.size <= 10_000}}
+                           "attrs": {n: encode(v) for n, v in held.items()}}
         return out
 
     def structure(self):

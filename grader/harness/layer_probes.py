@@ -11,24 +11,62 @@ import re
 import numpy as np
 
 from .boundary import ProbeError, describe, encode, step
-from .calling import Keep, bind, bindings, call, hyper, meanings, method, unexplained
+from .calling import Choices, Keep, bind, bindings, call, hyper, meanings, method, unexplained
 from .params import arrays, plant_linear, public
 
 OUT_ATTR = re.compile(r"^(out|output|outputs|y|z|a|h|result|res|activation|act|fwd|forward_?out|"
                       r"cache_?out|o|out_?put|value|ret)$", re.I)
 DX_ATTR = re.compile(r"^(dx|d_?x|grad_?x|grad_?in(put)?|d_?in(put)?|dinput|delta|delta_?in|"
-                     r"grad_?prev|d_?prev|dA_?prev|da_?prev|back|backward_?out|grad)$", re.I)
+                     r"grad_?prev|d_?prev|dA_?prev|da_?prev|back|backward_?out|grad|dz|d_?z|dlogits|"
+                     r"d_?scores|grad_?(z|logits|scores)|dl_?dz)$", re.I)
 
 
 # ---------------------------------------------------------------- the linear layer
 
-def construct_linear(student, W, b, transposed=False):
+def left_in_attribute(obj, before, names, n, want=None):
+    """A result left in an attribute (self.out, self.dx) instead of returned: (name, array)
+    of an array the call set or changed, with one row (or column) per sample, a
+    conventional name first; None when there is none."""
+    after = arrays(obj, 1)
+    changed = [p for p, v in after.items() if p not in before or before[p] is not v
+               or not np.array_equal(before[p], v)]
+    fits = [p for p in changed if n in after[p].shape[:2] and (want is None or want in after[p].shape)]
+    fits.sort(key=lambda p: (not names.match(p.leaf().lstrip("_")), str(p)))
+    return (str(fits[0]), after[fits[0]]) if fits else None
+
+
+def construct(cls, student, role):
+    """An instance of a layer class whatever its constructor asks for (most take nothing; a
+    loss may want the layers whose L2 term it adds: it gets none)."""
+    offered = {"layers": Choices([[], ()]), "seed": 0, "quiet": Keep(False), **hyper()}
+    return call(cls, offered, (), student.args(role))
+
+
+def takes_weights(layer, student):
+    """Whether the layer's forward is handed W (and b) rather than holding them."""
+    try:
+        fwd = method(layer, student.methods("linear", "forward"))
+        return "W" in meanings(fwd, {"x": None, "W": None, "b": None}, ("x",), student.args("linear")).values()
+    except ProbeError:
+        return False
+
+
+def construct_linear(student, W, b, transposed=False, bias_row="last"):
     """Build the student's linear layer whatever its constructor takes ((W, b), (in, out),
     nothing, or more) and plant W and b into it. With `transposed`, a constructor that
-    takes arrays gets W as (out, in)."""
+    takes arrays gets W as (out, in); one that takes W and no b gets b as an extra row of
+    W (`bias_row`: a constant input column)."""
     cls = student.cls("linear")
     n_in, n_out = W.shape
-    offered = {"W": W.T if transposed else W, "b": b, "d_in": n_in, "d_out": n_out,
+    Wgiven = W.T if transposed else W
+    try:
+        wanted = set(meanings(cls, {"W": 1, "b": 1}, (), student.args("linear")).values())
+    except ProbeError:
+        wanted = set()
+    if "W" in wanted and "b" not in wanted:  # LinearTransform(W) with the bias folded into W
+        full = np.vstack([W, b.reshape(1, -1)] if bias_row == "last" else [b.reshape(1, -1), W])
+        Wgiven = full.T if transposed else full
+    offered = {"W": Wgiven, "b": b, "d_in": n_in, "d_out": n_out,
                "seed": 0, "quiet": Keep(False), **hyper()}
     errors, seen = [], set()
     for order in (("d_in", "d_out"), ("W", "b")):
@@ -44,7 +82,10 @@ def construct_linear(student, W, b, transposed=False):
             seen.add(key)
             try:
                 layer = how()
-                return layer, how, plant_linear(layer, W, b)
+                if takes_weights(layer, student):  # forward(x, W, b): nothing to plant
+                    return layer, how, {"W": "argument", "layout": "in_out", "b": "argument",
+                                        "b_shape": [n_out], "_paths": (None, None)}
+                return layer, how, plant_linear(layer, W, b, bias_row)
             except ProbeError as e:
                 errors.append(str(e))
             except Exception as e:  # a constructor convention that does not fit: try the next
@@ -132,18 +173,11 @@ class Layer:
         return got
 
     def from_attribute(self, which, before, names, n, want=None):
-        """A result left in an attribute (self.out, self.dx): an array set or changed by the
-        call, with one row (or column) per sample, a conventional name first."""
-        after = arrays(self.obj, 1)
-        changed = [p for p, v in after.items() if p not in before or before[p] is not v
-                   or not np.array_equal(before[p], v)]
-        fits = [p for p in changed if n in after[p].shape[:2]
-                and (want is None or want in after[p].shape)]
-        fits.sort(key=lambda p: (not names.match(p.leaf()), str(p)))
-        if not fits:
+        found = left_in_attribute(self.obj, before, names, n, want)
+        if found is None:
             return None
-        self.read_from[which] = str(fits[0])
-        return after[fits[0]]
+        self.read_from[which] = found[0]
+        return found[1]
 
     def update_method(self):
         return next((getattr(self.obj, m) for m in self.student.methods(self.role, "update")
@@ -157,42 +191,56 @@ class Layer:
         return upd
 
 
-def linear_layer(student, W, b, transposed=False):
+def linear_layer(student, W, b, transposed=False, bias_row="last"):
     """(Layer, where its parameters live, how it was built) for the grader's W and b."""
-    layer, how, where = construct_linear(student, W, b, transposed)
+    layer, how, where = construct_linear(student, W, b, transposed, bias_row)
     adapter = Layer(layer, student, "linear")
-    offered = {"x": W, "W": W, "b": b}
-    if "W" in meanings(adapter.fwd_method(), offered, ("x",), student.args("linear")).values():
-        adapter.params = {"W": W.copy(), "b": b.copy()}  # forward(x, W, b): weights as arguments
+    if takes_weights(layer, student):  # forward(x, W, b): the weights go in as arguments
+        adapter.params = {"W": W.copy(), "b": b.copy()}
     return adapter, where, ", ".join(how.meanings.values())
+
+
+# how the grader's W and b may have to be handed over: as they are, transposed (a layer
+# built from arrays cannot say its layout), or with the bias folded in as W's first row
+LINEAR_VARIANTS = ((False, "last"), (True, "last"), (False, "first"))
 
 
 def probe_linear(student, args):
     x, W, b, g = (np.array(args[k], dtype=float) for k in ("x", "W", "b", "grad"))
-    for transposed in (False, True):
+    first = None
+    for transposed, bias_row in LINEAR_VARIANTS:
         rec = {}
-        layer, where, how = linear_layer(student, W, b, transposed)
+        layer, where, how = linear_layer(student, W, b, transposed, bias_row)
         rec["construct"] = {"how": how, **public(where)}
         out, ok = step(rec, "forward", lambda: layer.forward(x.copy()))
-        if ok or "W" not in how:
-            break
+        first = first or rec
+        retry = "W" in how or where.get("folded")  # our arrays may be wanted another way
+        if not ok and retry or ok and where.get("folded") and not reproduces(out, x @ W + b):
+            continue
+        break
     if not ok:
-        return rec
+        return first
     rec["construct"].update(batch_axis=1 if layer.cols else 0, read_from=layer.read_from)
     step(rec, "backward", lambda: layer.backward(g.copy(), x.copy()))
     rec["read_from"] = layer.read_from
     rec["attrs"] = {str(k): encode(v) for k, v in arrays(layer.obj).items() if v.size <= 10_000}
     rec["update"] = update_step(student, W, b, x, g, lr=float(args.get("lr", 1.0)),
-                                transposed=transposed)
+                                transposed=transposed, bias_row=bias_row)
     return rec
 
 
-def update_step(student, W, b, x, g, lr, momentum=0.0, l2=0.0, steps=1, transposed=False):
+def reproduces(out, expected):
+    """Adapter decision only (which row of a folded W is the bias), never a verdict."""
+    return isinstance(out, np.ndarray) and out.shape == expected.shape and np.allclose(out, expected)
+
+
+def update_step(student, W, b, x, g, lr, momentum=0.0, l2=0.0, steps=1, transposed=False,
+                bias_row="last"):
     """Parameters after `steps` forward/backward/update rounds with known hyper-parameters,
     and what backward returned in the first round (computed before or after the update?)."""
     rec = {"lr": lr, "momentum": momentum, "l2": l2}
     try:
-        layer, where, _ = linear_layer(student, W, b, transposed)
+        layer, where, _ = linear_layer(student, W, b, transposed, bias_row)
         w_path, b_path = where["_paths"]
         upd = layer.update_method()
         rec["via"] = upd.__name__ if upd else "backward"
@@ -202,8 +250,8 @@ def update_step(student, W, b, x, g, lr, momentum=0.0, l2=0.0, steps=1, transpos
             if i == 0:
                 rec["returned"] = encode(returned)
             layer.update(lr, momentum, l2)
-        rec["W"] = encode(w_path.get(layer.obj) if "W" not in layer.params else layer.params["W"])
-        rec["b"] = encode(b_path.get(layer.obj)) if b_path else None
+        rec["W"] = encode(w_path.get(layer.obj) if w_path else layer.params["W"])
+        rec["b"] = encode(b_path.get(layer.obj) if b_path else layer.params.get("b"))
         rec["ok"] = True
     except Exception as e:
         rec.update(ok=False, error=describe(e))
@@ -213,7 +261,7 @@ def update_step(student, W, b, x, g, lr, momentum=0.0, l2=0.0, steps=1, transpos
 def probe_relu(student, args):
     x, g = np.array(args["x"], dtype=float), np.array(args["grad"], dtype=float)
     rec = {}
-    layer = Layer(student.cls("relu")(), student, "relu")
+    layer = Layer(construct(student.cls("relu"), student, "relu"), student, "relu")
     _, ok = step(rec, "forward", lambda: layer.forward(x.copy()))
     if ok:
         step(rec, "backward", lambda: layer.backward(g.copy(), x.copy()))
@@ -237,8 +285,8 @@ class Loss:
         sig_cls, ce_cls = student.loss_classes()
         if split is False:
             sig_cls = None
-        self.sig = sig if sig is not None else (sig_cls() if sig_cls else None)
-        self.ce = ce if ce is not None else ce_cls()
+        self.sig = sig if sig is not None else (construct(sig_cls, student, "loss") if sig_cls else None)
+        self.ce = ce if ce is not None else construct(ce_cls, student, "loss")
         self.on_probabilities = split is False and student.loss_classes()[0] is not None
         self.z = self.y = self.s = None
 
@@ -288,8 +336,13 @@ class Loss:
                     ("grad",), self.student.args("loss"))
 
     def backward(self, upstream=None):
-        """dL/dz: through CrossEntropy.backward then Sigmoid.backward when split."""
+        """dL/dz: through CrossEntropy.backward then Sigmoid.backward when split (read from
+        an attribute such as self.dz when backward returns nothing)."""
+        before = arrays(self.ce, 1)
         d = self.backward_binding(upstream)()
+        if d is None:
+            kept = left_in_attribute(self.ce, before, DX_ATTR, len(self.z))
+            d = kept[1] if kept else None
         if self.sig is not None:  # (fed probabilities, the network's own sigmoid comes next)
             d = d[0] if isinstance(d, tuple) else d
             d = self.sigmoid_backward_binding(d)()
@@ -316,7 +369,15 @@ def loss_pass(loss, z, y, rec):
     def run(name, binding, kind):
         b = binding()
         calls[kind].append(b)
-        return b()
+        owner = getattr(b.fn, "__self__", None)
+        before = arrays(owner, 1) if owner is not None else {}
+        value = b()
+        if value is None and kind == "backward" and owner is not None:  # kept as self.dz?
+            kept = left_in_attribute(owner, before, DX_ATTR, len(z))
+            if kept is not None:
+                rec.setdefault("read_from", {})[name] = kept[0]
+                return kept[1]
+        return value
 
     if loss.sig is not None:
         rec["split"] = True

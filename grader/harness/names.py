@@ -9,7 +9,8 @@ LOSS_FORWARD = FORWARD + ("loss", "_loss", "compute_loss", "calc_loss", "get_los
 LOSS_BACKWARD = BACKWARD + ("gradient", "grad", "derivative", "loss_grad", "dloss")
 UPDATE = ("update", "step", "update_params", "update_parameters", "update_weights",
           "weight_update", "apply_gradients", "sgd", "sgd_update", "optimize", "sgd_step",
-          "apply_update", "update_weight", "param_update", "gradient_step", "descend")
+          "apply_update", "update_weight", "param_update", "gradient_step", "descend",
+          "_update", "_step", "update_param", "apply_grads")
 ZERO_GRAD = ("zero_grad", "zero_grads", "reset_grad", "reset_grads", "clear_grads", "zero_gradients")
 TRAIN = ("train", "train_step", "train_batch", "fit", "train_on_batch", "fit_batch",
          "train_one_batch", "train_minibatch", "train_mini_batch", "update_mini_batch",

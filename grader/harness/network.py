@@ -15,8 +15,8 @@ import numpy as np
 from . import names
 from .boundary import ProbeError
 from .calling import Choices, Keep, bindings, hyper
-from .params import (B_PREFERRED, W_PREFERRED, Path, arrays, instances, is_param_path, pick, put,
-                     walk)
+from .params import (B_PREFERRED, GRADISH, W_PREFERRED, Path, arrays, instances, is_param_path,
+                     pick, put, walk)
 
 NET_METHODS = tuple(dict.fromkeys(names.FORWARD + names.BACKWARD + names.TRAIN + names.UPDATE
                                   + names.EVALUATE + names.ZERO_GRAD + (
@@ -82,7 +82,8 @@ class Tracer:
             if parent and parent.split(".")[0] == label:
                 return out  # a layer delegating to itself (__call__ -> forward): seen once
             first = next((a for a in args if isinstance(a, np.ndarray)), None)
-            tracer.calls.append((label, job, None if first is None else first.copy(), out, obj))
+            kept = gradient_arrays(obj) if job == "backward" else None
+            tracer.calls.append((label, job, None if first is None else first.copy(), out, obj, kept))
             return out
 
         traced._nn_original = fn
@@ -103,10 +104,21 @@ class Tracer:
         return traced
 
     def all_of(self, labels, job):
-        return [(a, out) for label, j, a, out, _ in self.calls if j == job and label in labels]
+        return [(c[2], c[3]) for c in self.calls if c[1] == job and c[0] in labels]
 
     def objects(self, labels, job):
-        return [obj for label, j, _, _, obj in self.calls if j == job and label in labels]
+        return [c[4] for c in self.calls if c[1] == job and c[0] in labels]
+
+    def backward_calls(self, label):
+        """(returned, object, gradient arrays it held right after) of each backward call."""
+        return [(c[3], c[4], c[5]) for c in self.calls if c[1] == "backward" and c[0] == label]
+
+
+def gradient_arrays(obj):
+    """Copies of the gradient-like arrays a layer holds (dW, grad_b, W.grad), taken right
+    after its backward returns: an update or a reset later in the step may change them."""
+    return {p: v.copy() for p, v in arrays(obj, 2).items() if GRADISH.search(p.leaf().lstrip("_"))
+            or any(GRADISH.search(str(k)) for _, k in p[:-1]) and v.size <= 10_000}
 
 
 def original_of(cls, name):
@@ -122,7 +134,8 @@ def linear_index(obj, d_in, hidden, args=()):
     first = {(d_in, hidden), (hidden, d_in), (d_in + 1, hidden), (hidden, d_in + 1)}
     second = {(hidden, 1), (1, hidden), (hidden + 1, 1), (1, hidden + 1)}
     shapes = {v.shape for p, v in arrays(obj, 2).items() if is_param_path(p) and not bias_named(p)}
-    shapes |= {a.shape for a in args[1:] if isinstance(a, np.ndarray) and a.ndim == 2}
+    if not shapes:  # a layer that holds nothing: forward(x, W, b) is handed its weights
+        shapes = {a.shape for a in args[1:] if isinstance(a, np.ndarray) and a.ndim == 2}
     if shapes & first and not shapes & second:
         return 1
     if shapes & second and not shapes & first:

@@ -36,10 +36,15 @@ def probe_gradcheck(student, args):
     rec["gradients"] = net.gradients()
     rec["dx"] = encode(net.input_gradient())
     rec["structure"] = net.structure()
+    net.plant(W1, b1, W2, b2)  # evaluate at the planted weights, whatever the step left behind
     evaluate_record(net, args, rec)
     net.plant(W1, b1, W2, b2)
-    step(rec, "update_step", lambda: net.step(x, y, lr=1.0))
+    _, ok = step(rec, "update_step", lambda: net.step(x, y, lr=1.0))
     rec["update"] = {k: encode(v) for k, v in net.read().items()}
+    if ok:  # the gradients a real (lr > 0) step uses: an update may come before dx is computed
+        rec["update_gradients"] = net.gradients()
+        rec["update_dx"] = encode(net.input_gradient())
+        rec["update_order"] = net.row_order(x)
     h = float(args.get("h", 1e-5))
     nudged = {}
     for name, indices in args["samples"].items():

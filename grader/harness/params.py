@@ -155,31 +155,40 @@ def b_shapes(n_out):
     return {(n_out,), (1, n_out), (n_out, 1)}
 
 
-def plant_linear(layer, W, b):
+def plant_linear(layer, W, b, bias_row="last"):
     """Find a layer's weight and bias arrays by shape and set the grader's values into them.
 
-    Other arrays of the same shapes (momentum buffers, stored gradients) are zeroed so an
-    update starts from rest. Returns where the parameters live and in which layout.
+    A layer with no bias of its own whose W has one extra row (a constant input column)
+    gets b as that row, at the end or (bias_row="first") at the start. Other arrays of the
+    same shapes (momentum buffers, stored gradients) are zeroed so an update starts from
+    rest. Returns where the parameters live and in which layout.
     """
     n_in, n_out = W.shape
     found = arrays(layer)
-    layouts = w_shapes(n_in, n_out)
+    layouts = {**w_shapes(n_in, n_out), **{s: f"{l}+b" for s, l in w_shapes(n_in + 1, n_out).items()}}
     w_cands = [p for p, v in found.items() if v.shape in layouts]
-    w_path = pick(w_cands, W_PREFERRED)
+    plain = [p for p in w_cands if "+b" not in layouts[found[p].shape]]
+    w_path = pick(plain, W_PREFERRED) or pick(w_cands, W_PREFERRED)
     if w_path is None:
         held = ", ".join(f"{p} {v.shape}" for p, v in found.items()) or "no arrays at all"
         raise ProbeError(f"found no weight matrix of shape ({n_in}, {n_out}) or ({n_out}, "
                          f"{n_in}) in {type(layer).__name__} (it holds {held})")
     layout = layouts[found[w_path].shape]
-    b_cands = [p for p, v in found.items() if v.shape in b_shapes(n_out) and p != w_path]
+    folded = layout.endswith("+b")
+    layout = layout.replace("+b", "")
+    full = W
+    if folded:
+        full = np.vstack([W, b.reshape(1, -1)] if bias_row == "last" else [b.reshape(1, -1), W])
+    b_cands = [] if folded else [p for p, v in found.items() if v.shape in b_shapes(n_out) and p != w_path]
     b_path = pick(b_cands, B_PREFERRED)
-    for p in w_cands:
-        put(layer, p, (W if layout == "in_out" else W.T) if p == w_path else np.zeros(found[p].shape))
+    same = [p for p in w_cands if found[p].shape == found[w_path].shape]
+    for p in same:
+        put(layer, p, (full if layout == "in_out" else full.T) if p == w_path else np.zeros(found[p].shape))
     for p in b_cands:
         put(layer, p, b.reshape(found[p].shape) if p == b_path else np.zeros(found[p].shape))
     return {"W": str(w_path), "layout": layout, "b": str(b_path) if b_path else None,
             "b_shape": list(found[b_path].shape) if b_path else None,
-            "_paths": (w_path, b_path)}
+            "folded": bias_row if folded else None, "_paths": (w_path, b_path)}
 
 
 def public(where):
