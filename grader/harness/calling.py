@@ -11,6 +11,7 @@ template's order. The caller offers one value per meaning it can supply (several
 them. A parameter nothing explains is a ProbeError that names it and the rubric entry
 that would explain it.
 """
+import functools
 import inspect
 import itertools
 import re
@@ -21,7 +22,7 @@ from .boundary import ProbeError
 
 
 def rx(pattern):
-    return re.compile(f"^({pattern})$", re.I)
+    return pattern  # compiled on first use (compiled(): most meanings are never asked for)
 
 
 # meaning -> (whole-name pattern, name parts that suggest it). Only the meanings a call
@@ -110,6 +111,24 @@ for k in range(1, 3):  # W1, b1, W2, b2 given to a network's constructor
     RULES[f"W{k}"] = (rx(f"w_?{k}|weights?_?{k}|w{k}_?init|init_?w_?{k}|theta_?{k}"), set())
     RULES[f"b{k}"] = (rx(f"b_?{k}|bias(es)?_?{k}|b{k}_?init|init_?b_?{k}"), set())
 
+@functools.lru_cache(maxsize=None)
+def compiled(meaning):
+    return re.compile(f"^({RULES[meaning][0]})$", re.I)
+
+
+@functools.lru_cache(maxsize=4096)
+def meaning_by_name(name, offered):
+    """The first of the offered meanings (a tuple) whose rules explain this name."""
+    for meaning in offered:
+        if meaning in RULES and compiled(meaning).match(name):
+            return meaning
+    parts = name_parts(name)
+    for meaning in offered:
+        if parts & RULES.get(meaning, (None, set()))[1]:
+            return meaning
+    return None
+
+
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -146,16 +165,7 @@ def meaning_of(name, offered, overrides=None):
             return ("literal", o)
         if o in offered:
             return o
-    for meaning in offered:
-        whole, _ = RULES.get(meaning, (None, None))
-        if whole is not None and whole.match(name):
-            return meaning
-    parts = name_parts(name)
-    for meaning in offered:
-        _, words = RULES.get(meaning, (None, set()))
-        if parts & words:
-            return meaning
-    return None
+    return meaning_by_name(name, tuple(offered))
 
 
 def params_of(fn):
