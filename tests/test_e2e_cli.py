@@ -65,7 +65,7 @@ def test_correct_submission_gets_full_marks(graded, registry, entry):
     assert not lost
 
 
-NEEDS_MLP_CLASS = ("structure.mlp_drives", "train.xor", "train.overfit20", "mlp.init_loss")
+NEEDS_MLP_CLASS = ("structure.mlp_drives", "train.xor", "train.overfit20", "mlp.evaluate", "mlp.init_loss")
 
 
 # Each convention the rubric promises to accept, and a correct fixture (numerically stable,
