@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from conftest import (CONTRACT_CHECKER, FIXTURES, FOLDERS, SUBMISSIONS, entries, entry_ids,
+from conftest import (CONTRACT_CHECKER, FIXTURES, FOLDERS, REPO, SUBMISSIONS, entries, entry_ids,
                       grade_folder, run_cli, validate_result)
 from grader.rubric import load_rubric
 
@@ -132,8 +132,21 @@ def test_bad_input_batch_completes(graded):
     assert "Traceback" not in g.proc.stderr
 
 
-def test_python2_message_names_python2_and_the_line(graded):
-    err = graded("bad_input").results["python2"]["error"]
+def test_python2_is_converted_and_graded_and_the_report_says_so(graded):
+    result = graded("correct").results["python2_converted"]
+    assert result["error"] is None
+    assert any("Python 2" in n and "converted" in n for n in result["meta"]["notes"])
+
+
+def test_python2_refused_when_the_rubric_says_so(tmp_path):
+    rubric = tmp_path / "refuse.toml"
+    rubric.write_text((REPO / "rubrics" / "default.toml").read_text() + '\n[submission]\npython2 = "refuse"\n')
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "old.py").write_text((FIXTURES / "correct" / "python2_converted.py").read_text())
+    proc = run_cli("grade", str(folder), "--out", str(tmp_path / "out"), "--rubric", str(rubric))
+    assert proc.returncode == 0, proc.stderr
+    err = json.loads((tmp_path / "out" / "old" / "result.json").read_text())["error"]
     assert re.search(r"Python 2 .*line \d+", err)
 
 
@@ -239,7 +252,7 @@ def test_unreadable_rubric(tmp_path):
 ROW = re.compile(r"^\s+(PASS|FAIL|ERROR|TIMEOUT|SKIP)\s+(\S+)\s+([\d.]+)/([\d.]+)\s")
 WORD = {"PASS": "pass", "FAIL": "fail", "ERROR": "error", "TIMEOUT": "timeout", "SKIP": "skipped"}
 SAME = [("correct", "classic_template.py"), ("buggy", "db_mean.py"), ("bad_input", "reads_global.py"),
-        ("bad_input", "python2.py"), ("submissions", "bob_notebook.ipynb"), ("submissions", "henry_package")]
+        ("correct", "python2_converted.py"), ("submissions", "bob_notebook.ipynb"), ("submissions", "henry_package")]
 
 
 def verdicts(result: dict) -> dict:

@@ -162,7 +162,8 @@ def imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             mods.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level:
-            assert node.level == 1 and (HARNESS / f"{node.module}.py").is_file(), \
+            targets = [node.module] if node.module else [a.name for a in node.names]  # from . import x
+            assert node.level == 1 and all((HARNESS / f"{t}.py").is_file() for t in targets), \
                 f"{path.name} line {node.lineno}: relative import leaving the harness package"
         elif isinstance(node, ast.ImportFrom):
             mods.add(node.module)

@@ -181,27 +181,64 @@ def test_unavailable_imports_replaced_by_pass_and_recorded(tmp_path):
 
 
 def test_indented_unavailable_import_keeps_valid_python(tmp_path):
-    src = LAYERS + "try:\n    import cupy as cp\nexcept ImportError:\n    cp = None\n"
+    src = LAYERS + "if True:\n    import cupy as cp\n"
     sub = load.load(write(tmp_path, "s.py", src))
     assert "cp" in sub.missing_modules
     compile(sub.files["submission.py"], "submission.py", "exec")
 
 
+def test_import_shims_are_kept_so_their_fallback_runs(tmp_path):
+    # try: import X / except ImportError: fallback -- the box lacks X, so the fallback runs;
+    # try: xrange / except NameError: xrange = range -- a probe for a name, then a definition
+    src = LAYERS + ("try:\n    from scipy.special import expit\nexcept ImportError:\n"
+                    "    def expit(z):\n        return 1 / (1 + np.exp(-z))\n"
+                    "try:\n    xrange\nexcept NameError:\n    xrange = range\n")
+    sub = load.load(write(tmp_path, "s.py", src))
+    kept = sub.files["submission.py"]
+    assert "from scipy.special import expit" in kept and "def expit" in kept
+    assert "xrange = range" in kept and "expit" not in sub.missing_modules
+    namespace = {}
+    exec(compile(kept, "submission.py", "exec"), namespace)
+    assert namespace["expit"](0.0) == 0.5 and namespace["xrange"] is range
+
+
 # ---------------------------------------------------------------- bad input
 
-def test_python2_detected_with_line(tmp_path):
-    src = LAYERS + "\nprint 'training'\n"
-    sub = load.load(write(tmp_path, "old.py", src))
+PY2_HELPER = "\ndef helper(items):\n    for i in xrange(3):\n        print 'step', i\n    return items\n"
+
+
+def test_python2_is_converted_and_said_so(tmp_path):
+    sub = load.load(write(tmp_path, "old.py", LAYERS + PY2_HELPER))
+    assert sub.problem is None and sub.python2
+    kept = sub.files["submission.py"]
+    assert "range(3)" in kept and "print('step', i)" in kept
+    assert any("Python 2" in n and "converted" in n and "old.py" in n for n in sub.notes)
+    # lines keep their numbers: the helper is where the student wrote it
     line = len(LAYERS.splitlines()) + 2
+    assert kept.splitlines()[line - 1].startswith("def helper")
+
+
+def test_python2_refused_by_the_rubric_names_the_line(tmp_path):
+    sub = load.load(write(tmp_path, "old.py", LAYERS + PY2_HELPER), python2="refuse")
+    line = len(LAYERS.splitlines()) + 4
     assert "Python 2" in sub.problem and f"line {line}" in sub.problem and "old.py" in sub.problem
     assert "\n" not in sub.problem
 
 
+def test_python2_only_in_the_left_out_script_is_never_refused(tmp_path):
+    src = LAYERS + "\nif __name__ == '__main__':\n    print 'training'\nprint 'done'\n"
+    sub = load.load(write(tmp_path, "old.py", src), python2="refuse")
+    assert sub.problem is None and sub.left_out
+
+
 @pytest.mark.parametrize("stmt", ["except ValueError, e:", "raise ValueError, 'bad'", "if a <> b: pass"])
 def test_other_python2_markers(tmp_path, stmt):
-    body = f"try:\n    pass\n{stmt}\n    pass\n" if stmt.startswith("except") else stmt + "\n"
-    sub = load.load(write(tmp_path, "old.py", LAYERS + body))
-    assert sub.problem and "Python 2" in sub.problem
+    body = f"    try:\n        pass\n    {stmt}\n        pass\n" if stmt.startswith("except") else f"    {stmt}\n"
+    src = LAYERS + "\ndef helper(a=1, b=2):\n" + body
+    refused = load.load(write(tmp_path, "old.py", src), python2="refuse")
+    assert refused.problem and "Python 2" in refused.problem
+    converted = load.load(write(tmp_path, "old.py", src))
+    assert converted.problem is None and converted.python2
 
 
 def test_syntax_error_names_line(tmp_path):
