@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 
 # Cell magics whose body IPython runs as ordinary code in the notebook's namespace.
 PYTHON_CELL_MAGICS = frozenset({"time", "capture"})
-FUTURE_FIRST = "from __future__ imports must occur at the beginning of the file"
 SHOWN_CHARS = 60
 
 
@@ -198,9 +197,9 @@ def left_out_entry(name: str, start: int, end: int, what: str) -> dict:
 
 
 def hoist_futures(lines: list[str], placed: list[Placed]) -> list[str]:
-    """Move `from __future__` imports to line 1 when the joined cells would refuse them."""
-    _, error = parse("\n".join(lines))
-    if error is None or FUTURE_FIRST not in str(error.msg):
+    """Move `from __future__` imports to line 1 when the joined cells would refuse them
+    (Python's compiler, not its parser, checks that: ast.parse lets it through)."""
+    if not futures_misplaced(placed):
         return lines
     features: list[str] = []
     lines = list(lines)
@@ -213,6 +212,18 @@ def hoist_futures(lines: list[str], placed: list[Placed]) -> list[str]:
     if features:
         lines[0] = f"from __future__ import {', '.join(features)}  {lines[0]}"
     return lines
+
+
+def futures_misplaced(placed: list[Placed]) -> bool:
+    """Whether a `from __future__` import follows other code once the cells are joined."""
+    nodes = [n for p in placed for n in (p.code.tree.body if p.code.tree else [])]
+    for i, node in enumerate(nodes):
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        if i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the module's docstring may come first
+        return any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in nodes[i + 1:])
+    return False
 
 
 # ---------------------------------------------------------------- the code a kernel ran
