@@ -304,6 +304,10 @@ def test_reports_render_inside_the_exported_notebook(executed, exported, browser
         r = reports[name]
         assert root.locator(".score-big").inner_text().split() == [f"{r['score']:g}", "/", f"{r['max_score']:g}"]
         assert table.locator("tbody tr").count() == len(r["checks"])
+        # the notebook's table defaults (right-aligned cells, zebra rows) do not reach in
+        style = "e => [getComputedStyle(e).textAlign, getComputedStyle(e.parentElement).backgroundColor]"
+        assert table.locator("tbody td").first.evaluate(style) == ["left", "rgba(0, 0, 0, 0)"]
+        assert table.locator("tbody td.num").first.evaluate(style)[0] == "right"
     kernel_root = roots.nth(0)
     assert "graded the code this kernel has run" in kernel_root.locator(".graded-what").inner_text()
     assert "the score covers these only" in roots.nth(1).locator(".only").inner_text()
