@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import re
 from dataclasses import dataclass, field, replace
 
@@ -78,7 +79,37 @@ def read_cell(source: str) -> CellCode:
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].lstrip().startswith("%%"):
         return cell_magic(lines, first)
-    return transformed(lines)
+    code = transformed(lines)
+    marked = automagic(lines) if code.tree is None else None
+    return transformed(marked) if marked else code
+
+
+def automagic(lines: list[str]) -> list[str] | None:
+    """`pip install numpy`, `cd data`, `ls -l`: IPython runs a line magic or shell alias
+    written without its `%` (automagic, on by default) when the line is not Python. The
+    lines that need it get their `%`, or None when none does."""
+    names = line_magic_names()
+    out, changed = list(lines), False
+    for i, line in enumerate(lines):
+        words = line.split(maxsplit=1)
+        if words and words[0] in names and parse(line.strip())[0] is None:
+            out[i] = line[: len(line) - len(line.lstrip())] + "%" + line.lstrip()
+            changed = True
+    return out if changed else None
+
+
+@functools.lru_cache(maxsize=1)
+def line_magic_names() -> frozenset[str]:
+    """IPython's built-in line magics and its default shell aliases (ls, cat, mkdir...)."""
+    from IPython.core import magics
+    from IPython.core.alias import default_aliases
+
+    names = {alias for alias, _ in default_aliases()}
+    for attr in dir(magics):
+        table = getattr(getattr(magics, attr), "magics", None)
+        if isinstance(table, dict):
+            names |= set(table.get("line", {}))
+    return frozenset(names)
 
 
 def cell_magic(lines: list[str], at: int) -> CellCode:

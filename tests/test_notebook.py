@@ -74,6 +74,14 @@ def test_plain_python_never_needs_ipython():
     assert out.stdout.strip() == "False"
 
 
+def test_automagic_lines_without_their_percent_sign():
+    """IPython runs `pip install numpy` or `cd data` as magics when the line is not Python."""
+    code = read_cell("pip install numpy\ncd data\nimport numpy as np\npwd")
+    assert code.lines == ["", "", "import numpy as np", "pwd"]  # `pwd` alone is Python
+    assert [w.split(" (")[0] for _, _, w in code.left_out] == [
+        "a line magic `%pip install numpy`", "a line magic `%cd data`"]
+
+
 def test_magic_inside_a_block_becomes_pass_so_the_block_stays_valid():
     code = read_cell("def ls():\n    files = !ls\n    return 1\nif True:\n    !echo")
     assert code.lines == ["def ls():", "    pass", "    return 1", "if True:", "    pass"]
