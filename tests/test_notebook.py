@@ -213,3 +213,41 @@ def test_history_cells_are_python_once_transformed():
     h = history_source(["", "%load_ext autoreload\n%autoreload 2", LAYERS, "t = %timeit -o 1 + 1"], "k")
     tree = ast.parse(h.text)
     assert [n.name for n in tree.body if isinstance(n, ast.ClassDef)] == ["LinearTransform"]
+
+
+# ---------------------------------------------------------------- property: never refused
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PY = ["x = 1", "import numpy as np", "def f():", "    return 1", "class A:", "    pass",
+      "if x:", "    y = 2", "print(x)", "from __future__ import division", ""]
+IPY = ["!ls", "files = !ls", "%timeit f(x)", "t = %timeit -o f(x)", "x?", "%matplotlib inline",
+       "    !echo hi", "    y = !pwd", ">>> z = 3", "pip install numpy", "%load_ext autoreload"]
+cells = st.lists(st.lists(st.sampled_from(PY + IPY), min_size=1, max_size=6).map("\n".join),
+                 min_size=1, max_size=5)
+timed = st.booleans()
+
+
+def runs_in_ipython(cell: str) -> bool:
+    """Whether IPython would run the cell: its transform compiles (a %%time body too)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    lines = cell.splitlines()
+    body = "\n".join(lines[1:]) if lines and lines[0].startswith("%%time") else cell
+    try:
+        compile(TransformerManager().transform_cell(body), "<cell>", "exec")
+    except SyntaxError:
+        return False
+    return True
+
+
+@settings(max_examples=100, deadline=None)
+@given(cells, st.lists(timed, min_size=5, max_size=5))
+def test_a_notebook_whose_cells_run_in_ipython_is_always_python(sources, time_them):
+    sources = [("%%time\n" + s if t else s) for s, t in zip(sources, time_them)]
+    sources = [s for s in sources if runs_in_ipython(s)]
+    text = assemble([Cell(f"notebook cell {i}", s) for i, s in enumerate(sources, 1)], "hw.ipynb")
+    compile(text, "hw.py", "exec")                       # never a syntax error
+    if sources:  # line numbers still point into the cells: each keeps its line count
+        assert len(text.splitlines()) == sum(1 + len(s.splitlines()) for s in sources)
+    assert "get_ipython" not in text
