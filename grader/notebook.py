@@ -48,15 +48,28 @@ class CellCode:
 
 
 class NotebookText(str):
-    """The module's source, with the IPython lines that reading it left out attached
-    (`left_out`: result.json's left_out entries), so load.py can report them."""
+    """The module's source, with what load.py needs to report on it attached: the IPython
+    lines reading it left out (result.json's left_out entries) and where each cell lies
+    (label, first and last line in the module, 1-based)."""
+    name: str = ""
     left_out: tuple[dict, ...] = ()
+    cells: tuple[tuple[str, int, int], ...] = ()
 
     @classmethod
-    def of(cls, text: str, left_out: list[dict]) -> "NotebookText":
+    def of(cls, text: str, name: str, left_out: list[dict], cells: list) -> "NotebookText":
         out = cls(text)
-        out.left_out = tuple(left_out)
+        out.name, out.left_out, out.cells = name, tuple(left_out), tuple(cells)
         return out
+
+    def locate(self, start: int, end: int) -> str | None:
+        """Module lines start-end as a student finds them: `notebook cell 5, lines 2-4`."""
+        hit = [(label, a, b) for label, a, b in self.cells if a <= end and start <= b]
+        if not hit:
+            return None
+        if len(hit) > 1:
+            return f"{hit[0][0]} to {hit[-1][0]}"
+        label, a, _ = hit[0]
+        return where(label, max(start, a) - a, min(end, hit[0][2]) - a)
 
 
 # ---------------------------------------------------------------- one cell
@@ -122,7 +135,7 @@ def cell_magic(lines: list[str], at: int) -> CellCode:
         left_out = [(at, at, describe(lines[at]))] + [(a + at + 1, b + at + 1, w) for a, b, w in body.left_out]
         tree = parse("\n".join(joined))[0] if body.tree is not None else None
         return CellCode(joined, left_out, tree, body.error)
-    what = f"a %%{name} cell (not Python)" if name else "a cell magic"
+    what = f"an IPython %%{name} cell (not Python)" if name else "an IPython cell magic"
     return CellCode([""] * len(lines), [(at, len(lines) - 1, what)], tree=ast.Module(body=[], type_ignores=[]))
 
 
@@ -179,16 +192,16 @@ def describe(line: str) -> str:
     text = line.strip()
     shown = text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
     if text.startswith("%%"):
-        kind = "a cell magic"
+        kind = "an IPython cell magic"
     elif re.match(r"^([\w.\[\], ]+=\s*)?!", text):
-        kind = "a shell command"
+        kind = "an IPython shell command"
     elif re.match(r"^([\w.\[\], ]+=\s*)?%", text):
-        kind = "a line magic"
+        kind = "an IPython line magic"
     elif text.startswith("?") or text.endswith("?"):
-        kind = "a help request"
+        kind = "an IPython help request"
     else:
         kind = "IPython syntax"
-    return f"{kind} `{shown}` (it runs only inside IPython)"
+    return f"{kind} `{shown}`"
 
 
 # ---------------------------------------------------------------- cells into one module
@@ -208,9 +221,12 @@ def assemble(cells: list[Cell], name: str, placed: list[Placed] | None = None) -
         lines.append(f"# --- {p.cell.label} ---")
         lines.extend(p.code.lines)
     lines = hoist_futures(lines, placed)
-    left_out = [left_out_entry(name, p.offset + a + 1, p.offset + b + 1, what)
+    left_out = [{**left_out_entry(name, p.offset + a + 1, p.offset + b + 1, what),
+                 "where": where(p.cell.label, a, b)}
                 for p in placed for a, b, what in p.code.left_out]
-    return NotebookText.of("\n".join(lines) + "\n", sorted(left_out, key=lambda d: d["start"]))
+    cells_at = [(p.cell.label, p.offset + 1, p.offset + len(p.code.lines)) for p in placed]
+    return NotebookText.of("\n".join(lines) + "\n", name, sorted(left_out, key=lambda d: d["start"]),
+                           cells_at)
 
 
 def place(cells: list[Cell]) -> list[Placed]:
@@ -222,9 +238,14 @@ def place(cells: list[Cell]) -> list[Placed]:
     return out
 
 
+def where(label: str, a: int, b: int) -> str:
+    """`notebook cell 4, line 2`: where a student finds it (0-based a, b within the cell)."""
+    return f"{label}, line {a + 1}" if a == b else f"{label}, lines {a + 1}-{b + 1}"
+
+
 def left_out_entry(name: str, start: int, end: int, what: str) -> dict:
     return {"file": name, "start": start, "end": end, "what": what,
-            "lines": f"{start}-{end}" if end > start else str(start)}
+            "lines": f"{start}-{end}" if end > start else str(start)}  # module lines
 
 
 def hoist_futures(lines: list[str], placed: list[Placed]) -> list[str]:
@@ -278,7 +299,7 @@ def history_source(inputs: list[str], name: str) -> History:
             err = p.code.error
             where = f" on line {err.lineno}" if err and err.lineno else ""
             n = len(p.code.lines)
-            p.code = CellCode([""] * n, [(0, max(n - 1, 0), f"{p.cell.label}, which did not run "
+            p.code = CellCode([""] * n, [(0, max(n - 1, 0), f"a cell that did not run "
                                           f"(a syntax error{where})")], tree=ast.Module(body=[], type_ignores=[]))
     drop_replaced_definitions(placed)
     text = assemble(cells, name, placed)
@@ -346,14 +367,30 @@ def read_at_definition(node: ast.stmt) -> set[str]:
 
 def with_ipython_left_out(sub, sources: dict):
     """The Submission with the lines reading its notebooks left out added to its
-    `left_out` and notes (load.build only sees plain Python)."""
-    found = [d for src in sources.values() for d in getattr(src, "left_out", ())]
-    if sub.problem or not found:
+    `left_out` and notes (load.build only sees plain Python), and every left-out range of
+    a notebook located by cell (`where`), as the student finds it."""
+    texts = [src for src in sources.values() if isinstance(src, NotebookText)]
+    if sub.problem or not texts:
         return sub
-    left_out = tuple(sorted([*sub.left_out, *found], key=lambda d: (d["file"], d["start"])))
+    found = [d for text in texts for d in text.left_out]
+    left_out = tuple(sorted([*map(lambda d: located(d, texts), sub.left_out), *found],
+                            key=lambda d: (d["file"], d["start"])))
+    if not found:
+        return replace(sub, left_out=left_out)
     by_file: dict[str, list[str]] = {}
     for d in found:
         by_file.setdefault(d["file"], []).append(d["lines"])
     note = ("IPython lines were left out (shell and magic commands run only inside Jupyter): "
             + "; ".join(f"{f} lines {', '.join(ls)}" for f, ls in by_file.items()))
     return replace(sub, left_out=left_out, notes=(*sub.notes, note))
+
+
+def located(entry: dict, texts: list[NotebookText]) -> dict:
+    """A left-out entry of load.build's, with `where` added when it lies in a notebook."""
+    for text in texts:
+        names = {text.name, text.name.rsplit(".", 1)[0] + ".py"}
+        if entry.get("file") in names and isinstance(entry.get("start"), int):
+            spot = text.locate(entry["start"], entry.get("end", entry["start"]))
+            if spot:
+                return {**entry, "where": spot}
+    return entry

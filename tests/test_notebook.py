@@ -48,18 +48,18 @@ def module_lines(cells: list[str]) -> list[str]:
 # ---------------------------------------------------------------- one cell
 
 @pytest.mark.parametrize("cell, kind", [
-    ("files = !ls", "a shell command"),
-    ("!pip install numpy", "a shell command"),
-    ("t = %timeit -o f(x)", "a line magic"),
-    ("%matplotlib inline", "a line magic"),
-    ("np.random.seed?", "a help request"),
-    ("??np", "a help request"),
+    ("files = !ls", "an IPython shell command"),
+    ("!pip install numpy", "an IPython shell command"),
+    ("t = %timeit -o f(x)", "an IPython line magic"),
+    ("%matplotlib inline", "an IPython line magic"),
+    ("np.random.seed?", "an IPython help request"),
+    ("??np", "an IPython help request"),
 ])
 def test_each_ipython_line_is_left_out_and_named(cell, kind):
     code = read_cell(f"x = 1\n{cell}\ny = 2")
     assert code.lines == ["x = 1", "", "y = 2"]          # same lines, same numbers
     assert code.tree is not None
-    assert code.left_out == [(1, 1, f"{kind} `{cell}` (it runs only inside IPython)")]
+    assert code.left_out == [(1, 1, f"{kind} `{cell}`")]
 
 
 def test_plain_python_never_needs_ipython():
@@ -78,8 +78,8 @@ def test_automagic_lines_without_their_percent_sign():
     """IPython runs `pip install numpy` or `cd data` as magics when the line is not Python."""
     code = read_cell("pip install numpy\ncd data\nimport numpy as np\npwd")
     assert code.lines == ["", "", "import numpy as np", "pwd"]  # `pwd` alone is Python
-    assert [w.split(" (")[0] for _, _, w in code.left_out] == [
-        "a line magic `%pip install numpy`", "a line magic `%cd data`"]
+    assert [w for _, _, w in code.left_out] == ["an IPython line magic `%pip install numpy`",
+                                                "an IPython line magic `%cd data`"]
 
 
 def test_magic_inside_a_block_becomes_pass_so_the_block_stays_valid():
@@ -92,10 +92,10 @@ def test_cell_magics():
     # %%time and %%capture run their body as Python in the notebook: it is read as such
     timed = read_cell("%%time\nclass A:\n    pass\nx = !ls")
     assert timed.lines == ["", "class A:", "    pass", ""]
-    assert [w.split(" `")[0] for _, _, w in timed.left_out] == ["a cell magic", "a shell command"]
+    assert [w.split(" `")[0] for _, _, w in timed.left_out] == ["an IPython cell magic", "an IPython shell command"]
     # any other cell magic holds another language: the whole cell is left out
     bash = read_cell("%%bash\necho hi\nls -l\n")
-    assert bash.lines == ["", "", ""] and bash.left_out == [(0, 2, "a %%bash cell (not Python)")]
+    assert bash.lines == ["", "", ""] and bash.left_out == [(0, 2, "an IPython %%bash cell (not Python)")]
 
 
 def test_continued_magic_and_prompts_and_indented_first_line_keep_their_lines():
@@ -123,9 +123,14 @@ def test_notebook_with_ipython_syntax_grades_and_reports_what_was_left_out(tmp_p
     assert lines[2] == "" and lines[4:6] == ["", ""]   # !pip, files = !ls, t = %timeit
     assert "get_ipython" not in src
     assert lines.index("class LinearTransform:") == 1 + 2 + 1 + 2 + 1 + 2  # markers + cells
-    ipy = [d for d in sub.left_out if "runs only inside IPython" in d["what"]]
+    ipy = [d for d in sub.left_out if "IPython" in d["what"]]
     assert [d["lines"] for d in ipy] == ["3", "5", "6", "19"]
-    assert ipy[1]["what"] == "a shell command `files = !ls` (it runs only inside IPython)"
+    assert ipy[1]["what"] == "an IPython shell command `files = !ls`"
+    # the student finds each by cell and line, the script code too
+    assert [d["where"] for d in ipy] == ["notebook cell 1, line 2", "notebook cell 2, line 1",
+                                         "notebook cell 2, line 2", "notebook cell 4, line 1"]
+    script = next(d for d in sub.left_out if d["what"] == "script code")
+    assert script["where"] == "notebook cell 4, lines 2-3" and script["lines"] == "20-21"
     assert ipy[1]["file"] == "hw.ipynb"
     assert any("IPython lines were left out" in n and "hw.ipynb lines 3, 5, 6, 19" in n for n in sub.notes)
     assert any(d["what"] == "script code" for d in sub.left_out)  # print(net): as before
@@ -170,10 +175,10 @@ def test_history_in_execution_order_last_definition_wins():
     assert lines.count("class ReLU:") == 1 and "        return np.maximum(x, 0)" in lines
     assert "        return x" not in lines
     compile(h.text, "kernel.py", "exec")
-    whats = [d["what"] for d in h.text.left_out]
-    assert "an earlier class ReLU, replaced by the one in In [5]" in whats
-    assert "In [6], which did not run (a syntax error on line 1)" in whats
-    assert any(w.startswith("a shell command `files = !ls`") for w in whats)
+    whats = {(d["where"], d["what"]) for d in h.text.left_out}
+    assert whats == {("In [2], lines 1-3", "an earlier class ReLU, replaced by the one in In [5]"),
+                     ("In [6], line 1", "a cell that did not run (a syntax error on line 1)"),
+                     ("In [7], line 1", "an IPython shell command `files = !ls`")}
 
 
 def test_an_earlier_definition_used_in_between_stays():

@@ -188,9 +188,12 @@ def test_kernel_history_and_saved_file_score_as_nngrader_grade(executed, graded_
     assert kernel["graded_what"].startswith("graded the code this kernel has run: ")
     assert "cells, In [1] to In [" in kernel["graded_what"]
     # the IPython lines were left out and said so, in both readings
-    for name in ("kernel", "file"):
-        whats = " ".join(d["what"] for d in reports[name]["meta"]["left_out"])
-        assert "`files = !ls`" in whats and "`%%time`" in whats and "%timeit -o" in whats, whats
+    for name, cell in (("kernel", "In [3]"), ("file", "notebook cell 4")):  # by cell and line
+        left_out = reports[name]["meta"]["left_out"]
+        assert {"what": "an IPython shell command `files = !ls`", "where": f"{cell}, line 1"}.items() \
+            <= next(d for d in left_out if "files" in d["what"]).items()
+        whats = " ".join(d["what"] for d in left_out)
+        assert "`%%time`" in whats and "%timeit -o" in whats, whats
 
 
 def test_only_returns_only_those_checks(executed, graded_by_cli):

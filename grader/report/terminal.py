@@ -23,7 +23,8 @@ def render(result: Result, colour: bool = False) -> str:
         out.append("  classes: " + ", ".join(
             f"{r}={'+'.join(v) if isinstance(v, list) else v or '-'}" for r, v in roles.items()))
     for item in meta.get("left_out") or []:
-        out.append(f"  left out: {item.get('what')} ({item.get('file')} lines {item.get('lines')})")
+        where = f"; {item['where']}" if item.get("where") else ""  # a notebook's cell and line
+        out.append(f"  left out: {clean(item.get('what'))} ({item.get('file')} lines {item.get('lines')}{where})")
     sb = meta.get("sandbox") or {}
     if sb and not sb.get("isolated"):
         out.append(paint("  warning: this sandbox tier does not isolate the code from your files", "yellow", colour))
