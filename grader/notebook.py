@@ -11,7 +11,8 @@ the box (there is no IPython there) and are training-script code anyway: those l
 left out, and reported as such. Every cell keeps its own line count (a left-out line is
 blank, or `pass` where a block needs a statement), so line numbers point at the student's
 lines. The bodies of `%%time` and `%%capture` cells are Python that IPython runs in the
-notebook's namespace, so they are read like any other cell.
+notebook's namespace, so they are read like any other cell; a line IPython runs by
+automagic (`pip install numpy`, `cd data`) is read as the magic it is.
 
 Cells joined into one module meet two rules a single cell does not: a `from __future__`
 import must come first in a module (IPython accepts it at the top of any cell), so such
