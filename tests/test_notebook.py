@@ -67,11 +67,15 @@ def test_plain_python_never_needs_ipython():
     src = "a = 1 # is this a magic?\nprint('!ls %timeit')\n"
     code = read_cell(src)
     assert code.lines == src.splitlines() and code.left_out == []
+
+def test_ipython_is_imported_only_for_a_cell_that_needs_it(tmp_path):
+    plain = write_nb(tmp_path, ["import numpy as np", LAYERS], "plain.ipynb")
+    magic = write_nb(tmp_path, ["files = !ls", LAYERS], "magic.ipynb")
     script = ("import sys, pathlib\nfrom grader import load\n"
-              f"load.load(pathlib.Path({str(Path(__file__).parent / 'fixtures' / 'correct' / 'classic_template.py')!r}))\n"
-              "print('IPython' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+              "load.load(pathlib.Path(sys.argv[1])); print('IPython' in sys.modules)")
+    for path, imported in ((plain, "False"), (magic, "True")):
+        out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == imported, path.name
 
 
 def test_automagic_lines_without_their_percent_sign():
