@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="self-check one submission and print a report")
     c.add_argument("file", type=Path)
     c.add_argument("--json", action="store_true", help="print result.json instead of the report")
+    c.add_argument("--only", action="append", metavar="CHECKS",
+                   help="run only these checks and the probes they need: a family (linear, relu, "
+                        "loss, gradcheck, vectorised, update, train, structure, mlp) or a check "
+                        "id; comma-separated or repeated")
     add_common(c)
     c.set_defaults(func=cmd_check)
 
@@ -226,8 +230,14 @@ def cmd_check(args) -> int:
     from .pipeline import safe_grade
     from .report import terminal
 
+    from .selection import SelectionError, select
+
     rubric, sandbox = setup(args)
-    result = safe_grade(args.file, args.file.stem, rubric, sandbox)
+    try:
+        checks = select(rubric.enabled(), args.only) if args.only else None
+    except SelectionError as e:
+        raise UsageError(f"--only: {e}") from None
+    result = safe_grade(args.file, args.file.stem, rubric, sandbox, checks)
     if args.json:
         print(result.dumps())
     else:

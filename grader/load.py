@@ -1,7 +1,7 @@
 """Load: turn what a student handed in into a frozen Submission, never running its code.
 
 A submission is a .py file, an .ipynb notebook, a .zip or a folder. Loading reads the
-source (notebook code cells in order, IPython magics and shell lines dropped), keeps only
+source (notebook code cells in order, read as IPython reads them), keeps only
 the definitions (imports, classes, functions, constants) and blanks out the training
 script, so nothing runs at import time. Anything that stops grading becomes `problem`, one
 sentence a student understands, instead of an exception.
@@ -92,7 +92,8 @@ def load(path: Path, sid: str | None = None, python2: str = "convert") -> Submis
         sources = read_sources(path)
     except LoadProblem as e:
         return Submission.unreadable(sid, path, str(e))
-    return build(sid, path, sources, python2)
+    from .notebook import with_ipython_left_out
+    return with_ipython_left_out(build(sid, path, sources, python2), sources)
 
 
 class LoadProblem(Exception):
@@ -134,35 +135,25 @@ def decode(data: bytes, name: str) -> str:
                           f"encoding): save it as UTF-8") from None
 
 
-MAGIC = re.compile(r"^\s*(%|!|\?)|^\s*\w[\w.]*\?\??\s*$")
-
-
 def notebook_source(data: bytes, name: str) -> str:
-    """Code cells in order as one module, IPython magics and shell lines dropped.
-
-    Dropped lines become blank so line numbers still point into the cell; a comment marks
-    where each cell starts.
-    """
+    """Code cells in order as one module, read as IPython reads them (grader/notebook.py):
+    lines of shell and magic commands left out (blank, so line numbers still point into
+    the cell); a comment marks where each cell starts."""
     import nbformat
+
+    from . import notebook
 
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception as e:  # nbformat raises several unrelated types for a bad file
         raise LoadProblem(f"{name} is not a readable notebook ({type(e).__name__}: "
                           f"{str(e).splitlines()[0][:120]})") from None
-    lines = []
-    for n, cell in enumerate(nb.cells, 1):
-        if cell.get("cell_type") != "code":
-            continue
-        lines.append(f"# --- notebook cell {n} ---")
-        body = cell.get("source", "")
-        if body.lstrip().startswith("%%"):
-            lines.extend("" for _ in body.splitlines())  # a cell magic: not Python
-            continue
-        lines.extend("" if MAGIC.match(line) else line for line in body.splitlines())
-    if not any(line.strip() and not line.startswith("# --- notebook cell") for line in lines):
+    cells = [notebook.Cell(f"notebook cell {n}", cell.get("source", ""))
+             for n, cell in enumerate(nb.cells, 1) if cell.get("cell_type") == "code"]
+    text = notebook.assemble(cells, name)
+    if not any(line.strip() and not line.startswith("# --- notebook cell") for line in text.splitlines()):
         raise LoadProblem(f"{name} has no code cells")
-    return "\n".join(lines) + "\n"
+    return text
 
 
 def tree_files(folder: Path) -> list[Path]:

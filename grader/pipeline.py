@@ -20,20 +20,29 @@ from .roles import match_roles
 from .rubric import Rubric
 from .sandbox import Sandbox
 from .score import score
+from .selection import probes_read
 
 
-def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> Result:
+def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
+                     checks: list[str] | None = None, loaded: load.Submission | None = None) -> Result:
+    """`checks`: a selection of the enabled checks (`--only`, grader/selection.py), else all;
+    `loaded`: a Submission already read (the code a notebook's kernel ran), else `path`'s."""
     start = time.monotonic()
-    sub = load.load(path, sid, rubric.python2)
+    sub = loaded or load.load(path, sid, rubric.python2)
     meta = {"source": str(path), "grader_version": __version__, "rubric": rubric.name,
             "rubric_digest": rubric.digest, "seed": rubric.seed}
+    if checks is not None:
+        meta["only"] = list(checks)
     if sub.problem:
-        return not_graded(sid, rubric, sub.problem, meta, start)
+        return not_graded(sid, rubric, sub.problem, meta, start, checks)
     roles = match_roles(list(sub.classes), rubric.roles)
     meta.update(graded_file=sub.graded_file, roles=roles, left_out=list(sub.left_out),
                 notes=list(sub.notes))
-    checks = rubric.enabled()
-    probes = plan.probes(rubric.seed, needed_probes(rubric, checks))
+    checks = rubric.enabled() if checks is None else checks
+    # the probes a full run sends for these checks, and for those they consult
+    read = probes_read(checks)
+    probes = plan.probes(rubric.seed, {pid: need for pid, need in
+                                       needed_probes(rubric, rubric.enabled()).items() if pid in read})
     with tempfile.TemporaryDirectory(prefix="nngrader-box-") as tmp:
         box = Path(tmp)
         plan.write_box(box, sub, roles, probes, rubric.limits, rubric.seed, rubric.interface)
@@ -71,18 +80,21 @@ def needed_probes(rubric: Rubric, checks: list[str]) -> dict[str, tuple[float, d
     return out
 
 
-def not_graded(sid: str, rubric: Rubric, reason: str, meta: dict, start: float) -> Result:
+def not_graded(sid: str, rubric: Rubric, reason: str, meta: dict, start: float,
+               checks: list[str] | None = None) -> Result:
     """Every check present with score 0, so max_score is the same for the whole class."""
-    verdicts = {cid: Verdict("skipped", f"not run: {reason}") for cid in rubric.enabled()}
+    checks = rubric.enabled() if checks is None else checks
+    verdicts = {cid: Verdict("skipped", f"not run: {reason}") for cid in checks}
     meta = {**meta, "elapsed_s": round(time.monotonic() - start, 3)}
     return Result(id=sid, checks=score(verdicts, rubric), error=reason, meta=meta)
 
 
-def safe_grade(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> Result:
+def safe_grade(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
+               checks: list[str] | None = None, loaded: load.Submission | None = None) -> Result:
     """grade_submission, with any grader failure turned into that submission's error row."""
     try:
-        return grade_submission(path, sid, rubric, sandbox)
+        return grade_submission(path, sid, rubric, sandbox, checks, loaded)
     except Exception as e:  # one broken submission (or grader bug) must not stop a batch
         meta = {"source": str(path), "internal": traceback.format_exc(limit=6)}
         return not_graded(sid, rubric, f"{INTERNAL} while grading {path.name} "
-                          f"({type(e).__name__}: {e})", meta, time.monotonic())
+                          f"({type(e).__name__}: {e})", meta, time.monotonic(), checks)

@@ -94,7 +94,8 @@ def _roles(roles: Any) -> list[tuple[str, str, bool]]:
 def _left_out(items: Any) -> list[tuple[str, str]]:
     if not isinstance(items, list):
         return []
-    return [(text(i.get("lines", "?")), text(i.get("what", "code"))) if isinstance(i, Mapping)
+    return [(text(i.get("lines", "?")) + (f" ({text(i['where'])})" if i.get("where") else ""),
+             text(i.get("what", "code"))) if isinstance(i, Mapping)
             else ("?", text(i)) for i in items]
 
 

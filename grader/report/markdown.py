@@ -45,7 +45,8 @@ def header(meta: dict) -> list[str]:
         out.append(f"- Classes found: {shown}")
     for item in meta.get("left_out") or []:
         out.append(f"- Left out (not run): {md(item.get('what', 'code'))} in `{md(item.get('file', ''))}`, "
-                   f"lines {md(item.get('lines', '?'))}")
+                   f"lines {md(item.get('lines', '?'))}"
+                   + (f" ({md(item['where'])})" if item.get("where") else ""))
     sb = meta.get("sandbox") or {}
     if sb:
         iso = "isolated" if sb.get("isolated") else "NOT isolated from the host"

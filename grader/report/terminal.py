@@ -14,6 +14,8 @@ WORDS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
 def render(result: Result, colour: bool = False) -> str:
     out = [paint(f"nngrader: {result.id}", "bold", colour)]
     meta = result.meta
+    if meta.get("graded_what"):  # grader.check() in a notebook: the code the kernel ran
+        out.append(f"  {clean(meta['graded_what'])}")
     if meta.get("graded_file"):
         out.append(f"  graded file: {meta['graded_file']}")
     roles = meta.get("roles") or {}
@@ -21,10 +23,13 @@ def render(result: Result, colour: bool = False) -> str:
         out.append("  classes: " + ", ".join(
             f"{r}={'+'.join(v) if isinstance(v, list) else v or '-'}" for r, v in roles.items()))
     for item in meta.get("left_out") or []:
-        out.append(f"  left out: {item.get('what')} ({item.get('file')} lines {item.get('lines')})")
+        where = f"; {item['where']}" if item.get("where") else ""  # a notebook's cell and line
+        out.append(f"  left out: {clean(item.get('what'))} ({item.get('file')} lines {item.get('lines')}{where})")
     sb = meta.get("sandbox") or {}
     if sb and not sb.get("isolated"):
         out.append(paint("  warning: this sandbox tier does not isolate the code from your files", "yellow", colour))
+    if meta.get("only"):
+        out.append(paint(f"  {only_sentence(meta['only'])}", "yellow", colour))
     if result.error:
         out.append(paint(f"  not graded: {clean(result.error)}", "red", colour))
     out.append("")
@@ -37,6 +42,13 @@ def render(result: Result, colour: bool = False) -> str:
                 out.append(f"  {'':7} {'':{width}}  tip {h.tip}: {clean(h.text)}")
     out += ["", paint(f"  score: {result.score:g} / {result.max_score:g}", "bold", colour)]
     return "\n".join(out) + "\n"
+
+
+def only_sentence(checks) -> str:
+    """What an `--only` run covers, so its score is not read as the whole grade."""
+    ids = [str(c) for c in checks] if isinstance(checks, (list, tuple)) else [str(checks)]
+    return (f"only {len(ids)} check{'s' if len(ids) != 1 else ''} ran ({', '.join(ids)}): "
+            "the score covers these only")
 
 
 def clean(text: str) -> str:
