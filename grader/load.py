@@ -19,6 +19,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .downloads import one_per_participant
+
 SUFFIXES = (".py", ".ipynb", ".zip")
 ALLOWED_MODULES = frozenset(sys.stdlib_module_names) | {"numpy", "__future__"}
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
@@ -68,6 +70,12 @@ def discover(folder: Path) -> tuple[list[Path], list[str]]:
             found.append(entry)
         else:
             skipped.append(f"{entry}: skipped, not a .py, .ipynb, .zip or folder")
+    # Moodle's "download in folders" gives one folder per submission plugin; a participant's
+    # file and online-text folders are one submission, graded from the file one.
+    found, merged = one_per_participant(found, lambda p: [p.name])
+    for dropped, kept in merged:
+        skipped.append(f"{dropped}: skipped, the same Moodle participant's file submission "
+                       f"{kept.name} is graded instead")
     return found, skipped
 
 
