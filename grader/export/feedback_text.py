@@ -12,6 +12,7 @@ import html
 from typing import Mapping
 
 from .. import overrides
+from ..report import hints
 from ..result import Result
 
 WORDS = {"fail": "failed", "error": "error", "timeout": "timed out", "skipped": "skipped"}
@@ -33,15 +34,15 @@ def plain(result: Result, *, report_url: str | None = None, points: float | None
         lines += [""] + adjusted
     if result.error:
         lines += ["", f"Could not grade everything: {result.error}"]
-    for c in result.checks:
-        if c.status == "pass":
-            continue
+    lost = [c for c in result.checks if c.status != "pass"]
+    tips = hints.once(lost)
+    for c in lost:
         lines += ["", f"{c.id} ({WORDS.get(c.status, c.status)}, {_pts(c.score)} / {_pts(c.max_score)}): "
                   f"{c.message}".rstrip(": ")]
         suspected = c.details.get("suspected") if isinstance(c.details, Mapping) else None
         if suspected:
             lines.append(f"  Suspected mistake: {suspected}")
-        lines += [f"  Tip {h.tip}: {h.text}" for h in c.hints]
+        lines += ["  " + hints.line(*t) for t in tips[c.id]]
     passed = [c.id for c in result.checks if c.status == "pass"]
     if passed:
         lines += ["", "Passed: " + ", ".join(passed) + "."]
