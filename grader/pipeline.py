@@ -24,7 +24,7 @@ from .score import score
 
 def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> Result:
     start = time.monotonic()
-    sub = load.load(path, sid)
+    sub = load.load(path, sid, rubric.prefer)
     meta = {"source": str(path), "grader_version": __version__, "rubric": rubric.name,
             "rubric_digest": rubric.digest, "seed": rubric.seed}
     if sub.problem:
@@ -32,6 +32,8 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox) -> 
     roles = match_roles(list(sub.classes), rubric.roles)
     meta.update(graded_file=sub.graded_file, roles=roles, left_out=list(sub.left_out),
                 notes=list(sub.notes))
+    if sub.choice:
+        meta["choice"] = sub.choice
     checks = rubric.enabled()
     probes = plan.probes(rubric.seed, needed_probes(rubric, checks))
     with tempfile.TemporaryDirectory(prefix="nngrader-box-") as tmp:

@@ -17,6 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .load import DEFAULT_PREFER
 from .result import TIP_IDS, Hint
 from .sandbox.base import Limits
 
@@ -38,6 +39,7 @@ class Rubric:
     limits: Limits
     roles: dict = field(default_factory=dict)
     digest: str = ""      # content hash, so a cache knows when the rubric changed
+    prefer: tuple = DEFAULT_PREFER  # [submission] prefer: which file is graded when several could be
 
     def settings(self, check_id: str) -> dict:
         return self.checks[check_id]
@@ -61,7 +63,7 @@ def load_rubric(path: Path | None = None) -> Rubric:
         raise RubricError(f"{path}: cannot read the rubric ({e.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise RubricError(f"{path}: not valid TOML ({e})") from None
-    bad = set(data) - {"rubric", "limits", "roles", "checks", "families"}
+    bad = set(data) - {"rubric", "limits", "roles", "checks", "families", "submission"}
     if bad:
         raise RubricError(f"{path}: unknown table [{sorted(bad)[0]}]")
     meta = data.get("rubric", {})
@@ -79,6 +81,7 @@ def load_rubric(path: Path | None = None) -> Rubric:
         families={k: hint(path, f"families.{k}", v) for k, v in data.get("families", {}).items()},
         limits=limits(path, data.get("limits", {})), roles=roles(path, data.get("roles", {})),
         digest=hashlib.sha256(raw).hexdigest()[:16],
+        prefer=submission_prefer(path, data.get("submission", {})),
     )
     check_wall_budget(path, rubric)
     return rubric
@@ -162,6 +165,21 @@ def limits(path, table: dict) -> Limits:
         return Limits(**{k: type(getattr(Limits, k))(v) for k, v in table.items()})
     except (TypeError, ValueError) as e:
         raise RubricError(f"{path}: limits: {e}") from None
+
+
+def submission_prefer(path, table) -> tuple:
+    """[submission] prefer = ["*.ipynb", "*.py"]: file-name patterns, best first, that pick
+    the file to grade when a submission holds several that could each be it."""
+    if not isinstance(table, dict):
+        raise RubricError(f"{path}: [submission] must be a table, got {table!r}")
+    bad = set(table) - {"prefer"}
+    if bad:
+        raise RubricError(f"{path}: submission has unknown key {sorted(bad)[0]!r} (allowed: prefer)")
+    prefer = table.get("prefer", list(DEFAULT_PREFER))
+    if not (isinstance(prefer, list) and prefer and all(isinstance(p, str) and p.strip() for p in prefer)):
+        raise RubricError(f"{path}: submission.prefer must be a list of file-name patterns such as "
+                          f"[\"*.ipynb\", \"*.py\"], got {prefer!r}")
+    return tuple(p.strip() for p in prefer)
 
 
 def roles(path, table: dict) -> dict:
