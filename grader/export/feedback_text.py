@@ -13,6 +13,7 @@ from typing import Mapping
 
 from .. import overrides
 from ..report import hints
+from ..report.student_paths import scrub
 from ..result import Result
 
 WORDS = {"fail": "failed", "error": "error", "timeout": "timed out", "skipped": "skipped"}
@@ -25,6 +26,7 @@ def _pts(x: float) -> str:
 def plain(result: Result, *, report_url: str | None = None, points: float | None = None) -> str:
     """The comment as plain text, one paragraph per check that did not pass; `points` is
     the assignment's points in the LMS when it scales nngrader's score."""
+    result = scrub(result)
     head = f"nngrader: {_pts(result.score)} / {_pts(result.max_score)} points"
     if points is not None and result.max_score > 0 and abs(points - result.max_score) > 1e-9:
         head += f", {_pts(round(result.score / result.max_score * points, 2))} / {_pts(points)} for this assignment"

@@ -36,6 +36,7 @@ from typing import Mapping
 
 from .. import overrides
 from ..report import hints
+from ..report.student_paths import scrub
 from ..result import Result, write_atomic
 from . import feedback_text
 
@@ -47,6 +48,7 @@ def results_json(result: Result, *, execution_time: float | None = None,
     """One submission's results.json as a dict."""
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility {visibility!r} is not one of {', '.join(VISIBILITIES)}")
+    result = scrub(result)
     meta = result.meta if isinstance(result.meta, Mapping) else {}
     elapsed = execution_time if execution_time is not None else meta.get("elapsed_s")
     tips = hints.once(c for c in result.checks if c.status != "pass")

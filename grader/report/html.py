@@ -19,6 +19,7 @@ from urllib.parse import quote
 from .. import overrides
 from ..result import Result, write_atomic
 from . import evidence, svg
+from .student_paths import scrub
 from .fmt import num, text
 
 STATUS_WORDS = {"pass": "passed", "fail": "failed", "error": "error", "timeout": "timed out",
@@ -49,6 +50,7 @@ def _pts(x: float) -> str:
 
 def write_student_html(result: Result, path: Path) -> None:
     """Write OUT/<id>/feedback.html for one student."""
+    result = scrub(result)
     checks = [_check_view(c) for c in result.checks]
     page = _environment().get_template("student.html").render(
         r=result, score=_pts(result.score), max_score=_pts(result.max_score),

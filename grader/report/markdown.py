@@ -4,12 +4,14 @@ from __future__ import annotations
 from .. import overrides
 from ..result import Result
 from . import hints
+from .student_paths import scrub
 
 MARK = {"pass": "✅ pass", "fail": "❌ fail", "error": "💥 error", "timeout": "⏱ timeout",
         "skipped": "⏭ skipped"}
 
 
 def render(result: Result) -> str:
+    result = scrub(result)
     lines = [f"# Feedback for {md(result.id)}", "",
              f"**Score: {result.score:g} / {result.max_score:g}**", ""]
     if result.error:
