@@ -261,9 +261,13 @@ def lines(result: Result) -> list[str]:
     s = summary(result)
     if not s:
         return []
-    out = [f"Your instructor set {c['check']} to {c['score']:g} points "
+    out = [f"Your instructor set {c['check']} to {_points(c['score'])} "
            f"(the grader gave {c['auto_score']:g}): {c['comment']}" for c in s.get("checks") or []]
     if s.get("total") is not None:
-        out.append(f"Your instructor set the total to {s['total']:g} points "
+        out.append(f"Your instructor set the total to {_points(s['total'])} "
                    f"(the grader gave {s['auto_score']:g}): {s.get('comment', '')}")
     return out
+
+
+def _points(x: float) -> str:
+    return f"{x:g} point{'' if x == 1 else 's'}"

@@ -150,3 +150,18 @@ def test_histogram_bins_are_whole_points():
     chart = str(svg.histogram([0, 3.55, 34.5, 35.5], 35.5))
     assert "3.55" not in chart.split("<title>Score histogram</title>")[1].split("<rect")[0]
     assert 'width="100%"' in chart
+
+
+def test_markdown_and_lms_comment_say_each_tip_once_and_mark_overrides():
+    from grader import overrides
+    from grader.export import feedback_text
+    from grader.report import markdown
+    r, _ = overrides.apply(failing_student(), [overrides.Override(
+        "mean_grad_not_divided", "gradcheck.W1", 1, "the check used a bad seed")])
+    for text in (markdown.render(r), feedback_text.plain(r)):
+        full = [line for line in text.splitlines() if "Tip 8e:" in line and "as in" not in line]
+        assert len(full) == 1 and "divided by N" in full[0]
+        assert "/home/instructor" not in text
+    md = markdown.render(r)
+    assert "| 1 / 1 ✎ (grader: 0) |" in md and "the check used a bad seed" in md
+    assert "gradcheck.W1 to 1 point (the grader gave 0)" in feedback_text.plain(r)

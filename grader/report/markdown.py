@@ -22,7 +22,9 @@ def render(result: Result) -> str:
     lines += header(result.meta)
     lines += ["| check | verdict | points | message |", "|---|---|---|---|"]
     for c in result.checks:
-        lines.append(f"| `{c.id}` | {MARK[c.status]} | {c.score:g} / {c.max_score:g} | {md(c.message)} |")
+        mark = c.details.get("override") if isinstance(c.details, dict) else None
+        adjusted = f" ✎ (grader: {mark['auto_score']:g})" if isinstance(mark, dict) and "auto_score" in mark else ""
+        lines.append(f"| `{c.id}` | {MARK[c.status]} | {c.score:g} / {c.max_score:g}{adjusted} | {md(c.message)} |")
     lines.append("")
     lost = [c for c in result.checks if c.status != "pass" and c.status != "skipped"]
     tips = hints.once(lost)
