@@ -222,10 +222,12 @@ def test_a_graded_student_missing_from_the_worksheet_fails_the_export(tmp_path, 
     roster = tmp_path / "r.csv"
     roster.write_text("name,email,submission\nAda,ada@uni.edu,ada\nBob,bob@uni.edu,bob\n")
     ws = tmp_path / "w.csv"
-    ws.write_text("Identifier,Email address,Grade,Feedback comments\nParticipant 1,ada@uni.edu,,\n")
+    ws.write_text("Identifier,Email address,Grade,Feedback comments\nParticipant 1,ada@uni.edu,,\n"
+                  "Participant 3,cy@uni.edu,,\n")
     assert cli("export", out, "--format", "moodle", "--roster", roster, "--worksheet", ws) == 1
     err = capsys.readouterr().err
     assert "Bob (bob) has no row in the worksheet" in err and "Not exported: 1 submission(s)" in err
+    assert "1 worksheet row(s) matched no submission here" in err
     assert cli("export", out, "--format", "moodle", "--roster", roster, "--worksheet", ws,
                "--allow-unmatched") == 0
 

@@ -161,6 +161,8 @@ def _moodle(args, matching, results) -> tuple[int, list[str]]:
             _say(n)
         _say(f"Filled {len(report.filled)} row(s); wrote {path}. Upload it under "
              "Assignment > View all submissions > Upload grading worksheet.")
+        if report.no_result:
+            _say(f"{report.no_result} worksheet row(s) matched no submission here; left as they were.")
         return 0, report.no_row
     path = _default(args, "moodle.csv")
     moodle.write_import(matching, path, args.grading)

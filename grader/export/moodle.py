@@ -63,6 +63,7 @@ class MergeReport:
     filled: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     no_row: list[str] = field(default_factory=list)   # graded submissions the worksheet lacks
+    no_result: int = 0                                 # worksheet rows no submission matched
 
 
 def merge_worksheet(worksheet: Path, matching: Matching, dest: Path,
@@ -87,6 +88,7 @@ def merge_worksheet(worksheet: Path, matching: Matching, dest: Path,
     for rec in records[1:]:
         hit = _row_owner(rec, cols, lookup)
         if hit is None:
+            report.no_result += 1
             continue
         student, result = hit
         used.add(id(result))
