@@ -510,9 +510,6 @@ def build(sid: str, path: Path, sources: dict[str, str], *, origins: dict | None
         script_globals.update(globals_from_script(tree, ast.parse(kept)))
     if problems:
         notes.extend(problems)
-    if choice:
-        notes.append(f"{len(choice['not_graded']) + 1} files could be the submission: graded "
-                     f"{choice['graded']} ({choice['why']}); not graded: {', '.join(choice['not_graded'])}")
     if left_out:
         notes.append("script code was left out (it is not run by the grader): " + ", ".join(
             f"{d['file']} lines {d['lines']}" for d in left_out))
