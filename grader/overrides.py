@@ -256,15 +256,17 @@ def summary(result: Result) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def lines(result: Result) -> list[str]:
-    """One sentence per override, for comments and plain-text feedback."""
+def lines(result: Result, *, student: bool = True) -> list[str]:
+    """One sentence per override, said to the student (comments, feedback) or, with
+    student=False, to the instructor (the dashboard)."""
     s = summary(result)
     if not s:
         return []
-    out = [f"Your instructor set {c['check']} to {_points(c['score'])} "
+    who = "Your instructor set " if student else ""
+    out = [f"{who or ''}{c['check']} {'to' if student else 'set to'} {_points(c['score'])} "
            f"(the grader gave {c['auto_score']:g}): {c['comment']}" for c in s.get("checks") or []]
     if s.get("total") is not None:
-        out.append(f"Your instructor set the total to {_points(s['total'])} "
+        out.append(f"{who or 'Total '}{'the total to' if student else 'set to'} {_points(s['total'])} "
                    f"(the grader gave {s['auto_score']:g}): {s.get('comment', '')}")
     return out
 

@@ -43,7 +43,7 @@ def rows(matching: Matching, grading: Grading = Grading()) -> list[list[str]]:
                     safecsv.text(r.error or ""),
                     *[safecsv.score(by_id[i].score) if i in by_id else "" for i in ids],
                     safecsv.score(adjusted["auto_score"] if adjusted else raw.grade(r)),
-                    safecsv.text(" | ".join(overrides.lines(r))),
+                    safecsv.text(" | ".join(overrides.lines(r, student=False))),
                     *([safecsv.score(grading.grade(r))] if scaled else [])])
     return out
 

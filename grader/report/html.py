@@ -278,7 +278,7 @@ def _adjusted_rows(results: list[Result]) -> list[dict]:
         if s:
             rows.append({"id": r.id, "href": _href(r.id), "auto": _pts(s.get("auto_score", 0)),
                          "score": _pts(r.score), "max_score": _pts(r.max_score),
-                         "lines": [text(line, 400) for line in overrides.lines(r)]})
+                         "lines": [text(line, 400) for line in overrides.lines(r, student=False)]})
     return rows
 
 
