@@ -6,7 +6,9 @@ result whose key matches is read back instead of graded (`force` regrades everyt
 result.json is written last and atomically (temp file, fsync, rename), after the
 feedback pages, so a batch stopped at any instant (Ctrl-C, SIGKILL, a power cut) leaves
 every finished result complete and loses none: the next run picks up where it stopped.
-Results of internal grader failures carry no key and are retried.
+Results of internal grader failures carry no key and are retried. The instructor's
+overrides (OUT/overrides.csv, grader/overrides.py) are re-applied to every result, new or
+from the cache, so they survive regrades; a cached result they change is rewritten.
 
 Submissions run on an executor: `LocalExecutor` (threads, each waiting on its own
 sandboxed run) or `DaskExecutor` (a dask.distributed cluster; each worker runs the same
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import __version__, load
+from . import __version__, load, overrides
 from .judge import INTERNAL
 from .load import tree_files
 from .result import Result
@@ -127,6 +129,7 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, executor, *, force: bool 
     start = time.monotonic()
     paths, skipped = load.discover(folder)
     ids = load.submission_ids(paths)
+    adjust = _overrides(out, set(ids.values()), skipped)
     results: dict[str, Result] = {}
     todo: list[Job] = []
     for p in paths:
@@ -135,10 +138,13 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, executor, *, force: bool 
         hit = None if force else cached(out, job)
         if hit is None:
             todo.append(job)
-        else:
-            results[job.sid] = hit
-            if refresh:
-                refresh(hit, out)
+            continue
+        adjusted = adjust(hit)
+        if adjusted != hit and write:
+            write(adjusted, out)   # the overrides changed since it was written
+        elif refresh:
+            refresh(adjusted, out)
+        results[job.sid] = adjusted
     n_cached = len(results)
     if on_start:
         on_start(len(todo), n_cached)
@@ -146,7 +152,7 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, executor, *, force: bool 
     interrupted = False
     try:
         for job, result in executor.run(todo, rubric):
-            result = final(result, job.key)
+            result = adjust(final(result, job.key))
             if write:
                 write(result, out)
             results[job.sid] = result
@@ -164,6 +170,20 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, executor, *, force: bool 
     pending = [j.sid for j in todo if j.sid not in done]
     return Batch(ordered, skipped, time.monotonic() - start, graded=len(done),
                  cached=n_cached, interrupted=interrupted, pending=pending)
+
+
+def _overrides(out: Path, ids: set[str], notes: list[str]) -> Callable[[Result], Result]:
+    """result -> result with OUT/overrides.csv applied; what cannot apply goes to notes."""
+    wanted, problems = overrides.read(out)
+    notes += problems
+    notes += [f"{overrides.path_in(out)}: no submission {sid} in this folder; its override is "
+              "kept but not applied." for sid in sorted(set(wanted) - ids)]
+
+    def adjust(result: Result) -> Result:
+        new, problems = overrides.reapply(result, wanted.get(result.id, []))
+        notes.extend(p for p in problems if p not in notes)
+        return new
+    return adjust
 
 
 # ---------------------------------------------------------------- executors

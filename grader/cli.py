@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .export.cli import register  # export and gradescope-zip
     register(sub)
+    from .override_cli import register as register_override  # override
+    register_override(sub)
     return p
 
 

@@ -9,6 +9,7 @@ sentence a student understands, instead of an exception.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import io
 import os
 import re
@@ -17,9 +18,12 @@ import tempfile
 import tokenize
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from .downloads import one_per_participant
 
 SUFFIXES = (".py", ".ipynb", ".zip")
+DEFAULT_PREFER = ("*.py", "*.ipynb")   # which file is graded when several could be
 ALLOWED_MODULES = frozenset(sys.stdlib_module_names) | {"numpy", "__future__"}
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 MAX_ZIP_BYTES = 32 * 1024 * 1024
@@ -50,6 +54,7 @@ class Submission:
     script_globals: dict = field(default_factory=dict)  # name -> [functions reading it]
     notes: tuple[str, ...] = ()
     problem: str | None = None               # why it cannot be graded at all
+    choice: dict = field(default_factory=dict)  # {"graded", "not_graded", "why"} when several files could be it
     missing_modules: dict = field(default_factory=dict)  # bound name -> "torch (line 3 ...)"
     python2: bool = False                    # converted from Python 2 before grading
 
@@ -70,6 +75,12 @@ def discover(folder: Path) -> tuple[list[Path], list[str]]:
             found.append(entry)
         else:
             skipped.append(f"{entry}: skipped, not a .py, .ipynb, .zip or folder")
+    # Moodle's "download in folders" gives one folder per submission plugin; a participant's
+    # file and online-text folders are one submission, graded from the file one.
+    found, merged = one_per_participant(found, lambda p: [p.name])
+    for dropped, kept in merged:
+        skipped.append(f"{dropped}: skipped, the same Moodle participant's file submission "
+                       f"{kept.name} is graded instead")
     return found, skipped
 
 
@@ -83,32 +94,39 @@ def submission_ids(paths: list[Path]) -> dict[Path, str]:
 
 # ---------------------------------------------------------------- reading sources
 
-def load(path: Path, sid: str | None = None, python2: str = "convert") -> Submission:
+def load(path: Path, sid: str | None = None, python2: str = "convert",
+         prefer: tuple[str, ...] = DEFAULT_PREFER) -> Submission:
     """python2: "convert" (fissix turns Python 2 into Python 3) or "refuse" (only when the
-    Python 2 lines are all in script code the grader leaves out anyway)."""
+    Python 2 lines are all in script code the grader leaves out anyway). `prefer`: file-name
+    patterns (the rubric's [submission] prefer), best first, that choose the file to grade
+    when several could be the submission (hw2.py and hw2.ipynb)."""
     path = Path(path)
     sid = sid or path.stem
+    origins: dict[str, str] = {}
     try:
-        sources = read_sources(path)
+        sources = read_sources(path, origins)
     except LoadProblem as e:
         return Submission.unreadable(sid, path, str(e))
     from .notebook import with_ipython_left_out
-    return with_ipython_left_out(build(sid, path, sources, python2), sources)
+    return with_ipython_left_out(build(sid, path, sources, python2, origins=origins, prefer=prefer),
+                                 sources)
 
 
 class LoadProblem(Exception):
     pass
 
 
-def read_sources(path: Path) -> dict[str, str]:
-    """relative name -> Python source, for a file, notebook, zip or folder."""
+def read_sources(path: Path, origins: dict | None = None) -> dict[str, str]:
+    """relative name -> Python source, for a file, notebook, zip or folder; `origins` gets
+    the file each name was read from where they differ (a notebook's code as hw2.py)."""
+    origins = {} if origins is None else origins
     if not path.exists():
         raise LoadProblem(f"{path.name}: no such file or folder")
     if path.is_dir():
-        return read_tree(path, path.name)
+        return read_tree(path, path.name, origins)
     suffix = path.suffix.lower()
     if suffix == ".zip":
-        return read_zip(path)
+        return read_zip(path, origins)
     if suffix == ".ipynb":
         return {path.stem + ".py": notebook_source(read_bytes(path), path.name)}
     return {path.name: decode(read_bytes(path), path.name)}
@@ -170,9 +188,12 @@ def tree_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def read_tree(folder: Path, label: str) -> dict[str, str]:
+def read_tree(folder: Path, label: str, origins: dict | None = None) -> dict[str, str]:
+    origins = {} if origins is None else origins
     sources = {}
-    for p in tree_files(folder):
+    files = tree_files(folder)
+    names = {p.relative_to(folder).as_posix() for p in files}
+    for p in files:
         rel = p.relative_to(folder)
         if p.suffix == ".py":
             try:
@@ -180,13 +201,19 @@ def read_tree(folder: Path, label: str) -> dict[str, str]:
             except LoadProblem:
                 continue  # an empty __init__.py or a stray binary is no reason to stop
         elif p.suffix == ".ipynb":
-            sources[rel.with_suffix(".py").as_posix()] = notebook_source(read_bytes(p), rel.as_posix())
+            # hw2.ipynb next to hw2.py: both kept (under another module name), so the
+            # rubric's preference decides which is graded instead of the file order
+            key = rel.with_suffix(".py").as_posix()
+            if key in names:
+                key = rel.with_name(rel.stem + "_ipynb.py").as_posix()
+            sources[key] = notebook_source(read_bytes(p), rel.as_posix())
+            origins[key] = rel.as_posix()
     if not sources:
         raise LoadProblem(f"{label} holds no .py or .ipynb file")
     return sources
 
 
-def read_zip(path: Path) -> dict[str, str]:
+def read_zip(path: Path, origins: dict | None = None) -> dict[str, str]:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -201,7 +228,7 @@ def read_zip(path: Path) -> dict[str, str]:
                         continue
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(zf.read(info))
-                return read_tree(Path(tmp), path.name)
+                return read_tree(Path(tmp), path.name, origins)
     except zipfile.BadZipFile:
         raise LoadProblem(f"{path.name} is not a valid zip archive") from None
 
@@ -467,7 +494,52 @@ def import_roots(tree: ast.Module) -> dict[str, tuple[str, int]]:
 
 # ---------------------------------------------------------------- putting it together
 
-def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert") -> Submission:
+def choose(sources: dict[str, str], origins: dict[str, str],
+           prefer: tuple[str, ...]) -> tuple[dict[str, str], dict]:
+    """When several files could each be the whole submission (each defines a linear layer,
+    a ReLU and a loss: hw2.py and hw2.ipynb, or hw2.py and hw2_old.py), keep the one the
+    rubric's `prefer` patterns rank first (then the most layer-like, then by name) and drop
+    the others, so roles are never taken from a file that is not graded. Returns the
+    sources and meta's `choice` ({} when there was nothing to choose)."""
+    from .roles import has_pass_methods, match_roles
+
+    complete = {}
+    for name, src in sources.items():
+        try:
+            classes = class_infos(ast.parse(src, filename=name), name)
+        except SyntaxError:
+            continue
+        roles = match_roles(classes)
+        if roles.get("linear") and roles.get("relu") and roles.get("loss"):
+            complete[name] = 10 * sum(map(has_pass_methods, classes)) + sum(map(bool, roles.values()))
+    if len(complete) < 2:
+        return sources, {}
+
+    def rank(name: str) -> tuple:
+        shown = origins.get(name, name)
+        hit = next((i for i, pat in enumerate(prefer)
+                    if fnmatch.fnmatch(shown, pat) or fnmatch.fnmatch(PurePosixPath(shown).name, pat)),
+                   len(prefer))
+        return hit, -complete[name], shown
+
+    order = sorted(complete, key=rank)
+    best, rest = order[0], order[1:]
+    pattern = rank(best)[0]
+    if pattern < len(prefer) and any(rank(n)[0] > pattern for n in rest):
+        why = f"the course grades {prefer[pattern]} files first"
+    elif any(rank(n)[1] > rank(best)[1] for n in rest):
+        why = "it defines the most layer classes"
+    else:
+        why = "it comes first by name"
+    choice = {"graded": origins.get(best, best), "not_graded": [origins.get(n, n) for n in rest],
+              "why": why}
+    return {n: src for n, src in sources.items() if n not in rest}, choice
+
+
+def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert", *,
+          origins: dict | None = None, prefer: tuple[str, ...] = DEFAULT_PREFER) -> Submission:
+    origins = origins or {}
+    sources, choice = choose(sources, origins, prefer)
     original = None
     if len(sources) == 1:
         # One file becomes module `submission` in the box: the student's own name could be
@@ -475,8 +547,8 @@ def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert
         (name, src), = sources.items()
         sources = {"submission.py": src}
         # Shown as the student named it: the file itself, or its path inside a zip/folder.
-        original = name if path.is_dir() or path.suffix.lower() == ".zip" else path.name
-    shown = (lambda n: original if n == "submission.py" and original else n)
+        original = origins.get(name, name) if path.is_dir() or path.suffix.lower() == ".zip" else path.name
+    shown = (lambda n: original if n == "submission.py" and original else origins.get(n, n))
     parsed, problems, converted = {}, [], []
     for name, src in list(sources.items()):
         try:
@@ -524,7 +596,7 @@ def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert
         classes=tuple(c for n, t in parsed.items() for c in class_infos(t, n)),
         python2=bool(converted),
         left_out=tuple(left_out), script_globals=script_globals, notes=tuple(notes),
-        missing_modules=missing,
+        missing_modules=missing, choice=choice,
     )
 
 

@@ -28,7 +28,7 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
     """`checks`: a selection of the enabled checks (`--only`, grader/selection.py), else all;
     `loaded`: a Submission already read (the code a notebook's kernel ran), else `path`'s."""
     start = time.monotonic()
-    sub = loaded or load.load(path, sid, rubric.python2)
+    sub = loaded or load.load(path, sid, rubric.python2, rubric.prefer)
     meta = {"source": str(path), "grader_version": __version__, "rubric": rubric.name,
             "rubric_digest": rubric.digest, "seed": rubric.seed}
     if checks is not None:
@@ -38,6 +38,8 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
     roles = match_roles(list(sub.classes), rubric.roles)
     meta.update(graded_file=sub.graded_file, roles=roles, left_out=list(sub.left_out),
                 notes=list(sub.notes))
+    if sub.choice:
+        meta["choice"] = sub.choice
     checks = rubric.enabled() if checks is None else checks
     # the probes a full run sends for these checks, and for those they consult
     read = probes_read(checks)

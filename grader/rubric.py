@@ -17,6 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .load import DEFAULT_PREFER
 from .result import TIP_IDS, Hint
 from .sandbox.base import Limits
 
@@ -42,6 +43,7 @@ class Rubric:
     interface: dict = field(default_factory=dict)  # role -> {"methods": {...}, "args": {...}}
     python2: str = "convert"  # [submission] python2: "convert" with fissix, or "refuse"
     digest: str = ""      # content hash, so a cache knows when the rubric changed
+    prefer: tuple = DEFAULT_PREFER  # [submission] prefer: which file is graded when several could be
 
     def settings(self, check_id: str) -> dict:
         return self.checks[check_id]
@@ -85,6 +87,7 @@ def load_rubric(path: Path | None = None) -> Rubric:
         interface=interface(path, data.get("interface", {})),
         python2=python2_policy(path, data.get("submission", {})),
         digest=hashlib.sha256(raw).hexdigest()[:16],
+        prefer=submission_prefer(path, data.get("submission", {})),
     )
     check_wall_budget(path, rubric)
     return rubric
@@ -170,6 +173,30 @@ def limits(path, table: dict) -> Limits:
         raise RubricError(f"{path}: limits: {e}") from None
 
 
+SUBMISSION_KEYS = {"prefer", "python2"}
+
+
+def submission_table(path, table) -> dict:
+    if not isinstance(table, dict):
+        raise RubricError(f"{path}: [submission] must be a table, got {table!r}")
+    bad = sorted(set(table) - SUBMISSION_KEYS)
+    if bad:
+        raise RubricError(f"{path}: submission has unknown key {bad[0]!r} "
+                          f"(allowed: {', '.join(sorted(SUBMISSION_KEYS))})")
+    return table
+
+
+def submission_prefer(path, table) -> tuple:
+    """[submission] prefer = ["*.ipynb", "*.py"]: file-name patterns, best first, that pick
+    the file to grade when a submission holds several that could each be it."""
+    table = submission_table(path, table)
+    prefer = table.get("prefer", list(DEFAULT_PREFER))
+    if not (isinstance(prefer, list) and prefer and all(isinstance(p, str) and p.strip() for p in prefer)):
+        raise RubricError(f"{path}: submission.prefer must be a list of file-name patterns such as "
+                          f"[\"*.ipynb\", \"*.py\"], got {prefer!r}")
+    return tuple(p.strip() for p in prefer)
+
+
 def roles(path, table: dict) -> dict:
     for key, value in table.items():
         if not (isinstance(value, str) or isinstance(value, list) and value
@@ -218,15 +245,9 @@ def interface(path, table: dict) -> dict:
     return out
 
 
-SUBMISSION_KEYS = {"python2"}
-
-
 def python2_policy(path, table: dict) -> str:
-    bad = sorted(set(table) - SUBMISSION_KEYS) if isinstance(table, dict) else ["?"]
-    if bad:
-        raise RubricError(f"{path}: submission has unknown key {bad[0]!r} "
-                          f"(allowed: {', '.join(sorted(SUBMISSION_KEYS))})")
-    value = table.get("python2", "convert")
+    """[submission] python2 = "convert" (fissix) or "refuse"."""
+    value = submission_table(path, table).get("python2", "convert")
     if value not in ("convert", "refuse"):
         raise RubricError(f"{path}: submission.python2 must be \"convert\" or \"refuse\", got {value!r}")
     return value

@@ -1,6 +1,6 @@
 """Canvas: parse the gradebook CSV back by Canvas's rules; feedback files; push dry run."""
 import csv
-import json
+import io
 from pathlib import Path
 
 import pytest
@@ -75,48 +75,95 @@ def test_dry_run_prints_each_request_and_touches_no_network(run, cli, capsys, no
     stdout = capsys.readouterr().out
     assert "PUT /api/v1/courses/42/assignments/555/submissions/101  (Lovelace, Ada)" in stdout
     assert "submissions/sis_user_id:S002" in stdout
-    first = stdout.split("\n", 1)[1].split("\nPUT ")[0]
-    body = json.loads(first)
-    assert body["submission"] == {"posted_grade": "16"}
-    assert body["comment"]["text_comment"].startswith("nngrader: 16 / 22")
+    first = stdout.split("\n", 1)[1].split("\nPUT ")[0].strip().splitlines()
+    # the form fields canvasapi sends for submission.edit(submission={...}, comment={...})
+    assert first[0] == "submission[posted_grade]=16"
+    assert first[1].startswith("comment[text_comment]=nngrader: 16 / 22 points.\\n\\n")
+    assert len(first) == 2 and "\n" not in first[1]
     assert "nothing was sent" in stdout and "csyntax" not in stdout
 
 
-def test_push_calls_submission_edit_per_student(run):
+def test_form_fields_are_canvasapis_flattening():
+    p = canvas.Push("101", "Ada", "16", "line 1\nline 2")
+    assert canvas.form_fields(p.payload()) == [("submission[posted_grade]", "16"),
+                                               ("comment[text_comment]", "line 1\nline 2")]
+    combine = pytest.importorskip("canvasapi.util").combine_kwargs
+    assert canvas.form_fields(p.payload()) == [(k, str(v)) for k, v in combine(**p.payload())]
+
+
+class FakeCanvas:
+    """The slice of canvasapi that push uses, keeping what was posted like Canvas does:
+    get_submission(user, include=[...]) returns a submission with its comments and score."""
+    store: dict = {}
+
+    def __init__(self, url, token):
+        assert (url, token) == ("https://canvas.test", "tok")
+        self.calls = FakeCanvas.calls
+
+    def get_course(self, cid):
+        assert cid == "42"
+        return self
+
+    def get_assignment(self, aid):
+        assert aid == "555"
+        return self
+
+    def get_user(self, value, kind):
+        return f"{kind}={value}"
+
+    def get_submission(self, user, include=()):
+        assert "submission_comments" in include     # push must ask for the comments
+        return FakeSubmission(user, FakeCanvas.store.setdefault(user, {"score": None, "comments": []}))
+
+
+class FakeSubmission:
+    def __init__(self, user, state):
+        self.user, self.state = user, state
+        self.score = state["score"]
+        self.submission_comments = [{"comment": c, "author_id": 1} for c in state["comments"]]
+
+    def edit(self, **kw):
+        FakeCanvas.calls.append((self.user, kw))
+        if "submission" in kw:
+            self.state["score"] = float(kw["submission"]["posted_grade"])
+        if "comment" in kw:
+            self.state["comments"].append(kw["comment"]["text_comment"].replace("\n", "\r\n"))
+
+
+@pytest.fixture
+def fake_canvas():
+    FakeCanvas.store, FakeCanvas.calls = {}, []
+    return FakeCanvas
+
+
+def push_all(plan, factory):
+    return canvas.push(plan, "42", "555", url="https://canvas.test", token="tok",
+                       client_factory=factory, stream=io.StringIO())
+
+
+def test_push_calls_submission_edit_per_student(run, fake_canvas):
     out, roster = run
-    calls = []
-
-    class Sub:
-        def __init__(self, user):
-            self.user = user
-
-        def edit(self, **kw):
-            calls.append((self.user, kw))
-
-    class Fake:
-        def __init__(self, url, token):
-            assert (url, token) == ("https://canvas.test", "tok")
-
-        def get_course(self, cid):
-            assert cid == "42"
-            return self
-
-        def get_assignment(self, aid):
-            return self
-
-        def get_user(self, value, kind):
-            return f"{kind}={value}"
-
-        def get_submission(self, user):
-            return Sub(user)
-
     plan, _ = canvas.plan_push(match(class_results(), read_roster(roster)))
-    failed = canvas.push(plan, "42", "555", url="https://canvas.test", token="tok",
-                         client_factory=Fake, stream=open("/dev/null", "w"))
-    assert failed == 0
+    assert push_all(plan, fake_canvas) == 0
+    calls = fake_canvas.calls
     assert calls[0] == (101, {"submission": {"posted_grade": "16"},
                               "comment": {"text_comment": plan[0].comment}})
     assert calls[1][0] == "sis_user_id=S002"
+
+
+def test_push_twice_posts_no_second_comment(run, fake_canvas):
+    out, roster = run
+    plan, _ = canvas.plan_push(match(class_results(), read_roster(roster)))
+    assert push_all(plan, fake_canvas) == 0
+    first = len(fake_canvas.calls)
+    assert push_all(plan, fake_canvas) == 0            # the same run again: nothing to send
+    assert len(fake_canvas.calls) == first
+    assert all(len(s["comments"]) == 1 for s in fake_canvas.store.values())
+    # a regrade changes the grade but not the comment: only the grade goes out
+    changed = [canvas.Push(p.user, p.name, "17", p.comment) for p in plan[:1]]
+    push_all(changed, fake_canvas)
+    assert fake_canvas.calls[-1] == (101, {"submission": {"posted_grade": "17"}})
+    assert len(fake_canvas.store[101]["comments"]) == 1
 
 
 def test_push_without_credentials_says_what_is_missing(run, cli, capsys, monkeypatch, no_network):

@@ -78,7 +78,8 @@ def test_zip_layout_and_modes(fake_zip, tmp_path):
         names = set(z.namelist())
         modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in z.infolist()}
         z.extractall(dest)
-    assert names == {"setup.sh", "run_autograder", "rubric.toml", "nngrader-0.1.0-py3-none-any.whl"}
+    assert names == {"setup.sh", "run_autograder", "rubric.toml", "requirements.txt",
+                     "nngrader-0.1.0-py3-none-any.whl"}
     assert modes["setup.sh"] == 0o755 and modes["run_autograder"] == 0o755
     setup = (dest / "setup.sh").read_text()
     assert setup.startswith("#!/usr/bin/env bash") and "/autograder/source/nngrader-0.1.0-py3-none-any.whl" in setup

@@ -53,7 +53,7 @@ def test_worksheet_merge_changes_only_grade_and_feedback(files, tmp_path):
                 assert a == b        # byte-for-byte, quotes included
     ada, mal, carol, dan, locked = new[1:]
     assert ada.value(grade) == "72.73"                      # 16/22 scaled to 100.00, two decimals
-    assert ada.value(fb).startswith("nngrader: 16 / 22 points.<br>")
+    assert ada.value(fb).startswith("nngrader: 16 / 22 points, 72.73 / 100 for this assignment.<br>")
     assert mal.value(grade) == "0.00" and mal.cells[fb].startswith('"')   # quoted as before
     assert "&lt;script&gt;" in mal.value(fb) and "<script>" not in mal.value(fb)
     assert carol.text() == old[3].text() and dan.text() == old[4].text()   # ungraded, absent

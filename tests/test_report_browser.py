@@ -77,10 +77,12 @@ def test_dashboard_loads_sorts_and_draws(browser, out):
 def test_student_report_shows_curves_and_evidence(browser, out):
     page, problems, network = _open(browser, out / "alice_classic" / "feedback.html", "student-alice.png")
     assert problems == [] and network == []
-    # failed checks come first; passed ones (train.xor here) open with one click
-    assert not page.locator("#check-train\\.xor").is_visible()
-    page.locator("details.passed > summary").click()
+    # failed checks come first; a passed check's learning curves (train.xor) stay in view
+    # because something failed; the other passed ones open with one click
     assert page.locator("#check-train\\.xor").is_visible()
+    assert not page.locator("#check-relu\\.forward").is_visible()
+    page.locator("details.passed > summary").click()
+    assert page.locator("#check-relu\\.forward").is_visible()
     assert page.locator("#check-train\\.xor svg.chart polyline").count() >= 2
     assert page.locator("#check-train\\.xor svg line.ref").count() >= 1
     page.locator("#check-train\\.xor").screenshot(path=str(ARTIFACTS / "student-alice-curves.png"))

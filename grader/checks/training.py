@@ -105,16 +105,34 @@ def training_verdict(ctx: Context, cid: str, probe: str, task: str) -> Verdict:
                "max_epochs": params.get("max_epochs")}
     if sum(good) >= need:
         epochs = [len(c["loss"]) for c, g in zip(curves, good) if g]
-        return Verdict("pass", f"{who}: {sum(good)} of {len(runs)} runs reach 100% training "
-                       f"accuracy (in {min(epochs)}-{max(epochs)} epochs)", details)
+        return Verdict("pass", f"{who}: {runs_phrase(sum(good), len(runs))} 100% training "
+                       f"accuracy in {epoch_phrase(epochs)}", details)
     family = training_family(runs, verdicts)
     details["verdict"] = max(set(verdicts), key=verdicts.count)
     details["suspected"] = DESCRIBE.get(family)
     last = [c["loss"][-1] for c in curves if c["loss"]]
     shown = ", ".join(f"{v:.3g}" if v is not None else "?" for v in last[:5])
-    return Verdict("fail", f"{who}: only {sum(good)} of {len(runs)} runs learn it "
-                   f"({details['verdict']}; final losses {shown})"
+    learn = ("the run does not learn it" if len(runs) == 1 else
+             f"none of the {len(runs)} runs learn it" if not sum(good) else
+             f"only {sum(good)} of {len(runs)} runs learn it")
+    return Verdict("fail", f"{who}: {learn} ({details['verdict']}; "
+                   f"final loss{'es' if len(last) > 1 else ''} {shown})"
                    + (f" — {DESCRIBE[family]}" if family else ""), details, family=family)
+
+
+def runs_phrase(good: int, total: int) -> str:
+    """'the run reaches', 'all 3 runs reach', '2 of 3 runs reach'."""
+    if total == 1:
+        return "the run reaches"
+    return f"all {total} runs reach" if good == total else f"{good} of {total} runs reach"
+
+
+def epoch_phrase(epochs: list[int]) -> str:
+    """'45 epochs', '40–52 epochs', '1 epoch'."""
+    lo, hi = min(epochs), max(epochs)
+    if lo == hi:
+        return f"{lo} epoch{'s' if lo != 1 else ''}"
+    return f"{lo}–{hi} epochs"
 
 
 def training_family(runs: list, verdicts: list) -> str | None:

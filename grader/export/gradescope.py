@@ -3,21 +3,29 @@
 results.json: top-level `score`, `execution_time`, `output`, `output_format`,
 `visibility`, `stdout_visibility` and `tests[]`, one per check, each with `name`,
 `number`, `score`, `max_score`, `status` ("passed"/"failed": Gradescope knows no other),
-`output`, `output_format` and `visibility`. The top-level score is the nngrader total, so
-Gradescope shows the same number as every other export.
+`output`, `output_format` and `visibility`. The top-level score is the nngrader total
+(instructor overrides included), so Gradescope shows the same number as every other export.
+The top-level output says which file was graded (and which were not, when several could
+be the submission), the sandbox tier and whether the code ran isolated (from result.json's
+meta.sandbox), and the instructor's adjustments.
 
 The zip (see `build_zip`) carries `setup.sh` and `run_autograder` at its root. It vendors
 a wheel of the nngrader that built it (`pip wheel --no-deps` of the installed source), so
-the course runs exactly the grader version the instructor tried, released on PyPI or not;
-setup.sh installs that wheel, whose dependencies come from PyPI as usual. run_autograder
-copies /autograder/submission in as one sub-folder submission, grades it with
-`nngrader grade DIR --out OUT --rubric FILE` and turns the result.json into
+the course runs exactly the grader version the instructor tried, released on PyPI or not,
+and `requirements.txt`: every package nngrader needs, pinned (`==`) to the version
+installed where the zip was built, so Gradescope installs what the instructor tried, not
+whatever PyPI has that week. setup.sh installs the Python version that built the zip when
+the image has it. run_autograder copies /autograder/submission in as one sub-folder
+submission, grades it with `nngrader grade DIR --out OUT --rubric FILE`, printing the
+grading log on its stdout (Gradescope shows run_autograder's output to the instructor; a
+copy stays in results/grade.log), and turns the result.json into
 /autograder/results/results.json with `python3 -m grader.export.gradescope convert`.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import stat
 import subprocess
 import sys
@@ -26,6 +34,9 @@ import zipfile
 from pathlib import Path
 from typing import Mapping
 
+from .. import overrides
+from ..report import hints
+from ..report.student_paths import scrub
 from ..result import Result, write_atomic
 from . import feedback_text
 
@@ -37,8 +48,11 @@ def results_json(result: Result, *, execution_time: float | None = None,
     """One submission's results.json as a dict."""
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility {visibility!r} is not one of {', '.join(VISIBILITIES)}")
+    result = scrub(result)
     meta = result.meta if isinstance(result.meta, Mapping) else {}
     elapsed = execution_time if execution_time is not None else meta.get("elapsed_s")
+    tips = hints.once(c for c in result.checks if c.status != "pass")
+    tips.update({c.id: hints.once([c])[c.id] for c in result.checks if c.status == "pass"})
     return {
         "score": result.score,
         "execution_time": round(float(elapsed), 3) if isinstance(elapsed, (int, float)) else 0,
@@ -46,7 +60,7 @@ def results_json(result: Result, *, execution_time: float | None = None,
         "output_format": "text",
         "visibility": visibility,
         "stdout_visibility": "hidden",
-        "tests": [_test(c, i) for i, c in enumerate(result.checks, 1)],
+        "tests": [_test(c, i, tips[c.id]) for i, c in enumerate(result.checks, 1)],
     }
 
 
@@ -55,21 +69,40 @@ def dumps(result: Result, **kw) -> str:
 
 
 def _top_output(result: Result) -> str:
+    meta = result.meta if isinstance(result.meta, Mapping) else {}
     lines = [f"nngrader: {result.score:g} / {result.max_score:g} points."]
+    lines += overrides.lines(result)
     if result.error:
         lines.append(f"Could not grade everything: {result.error}")
-    graded = result.meta.get("graded_file") if isinstance(result.meta, Mapping) else None
-    if graded:
-        lines.append(f"Graded file: {graded}")
+    if meta.get("graded_file"):
+        lines.append(f"Graded file: {meta['graded_file']}")
+    choice = meta.get("choice") if isinstance(meta.get("choice"), Mapping) else {}
+    if choice.get("not_graded"):
+        lines.append(f"Not graded: {', '.join(map(str, choice['not_graded']))} (several files could "
+                     f"be the submission; {choice.get('why') or 'the one above was graded'}).")
+    lines.append(sandbox_line(meta.get("sandbox")))
     return "\n".join(lines)
 
 
-def _test(c, number: int) -> dict:
+def sandbox_line(sandbox) -> str:
+    """Which sandbox tier ran the code, whether it was isolated, and what protected it."""
+    sb = sandbox if isinstance(sandbox, Mapping) else {}
+    tier = sb.get("tier")
+    if not tier:
+        return "Sandbox: not recorded (the code did not run)."
+    isolated = sb.get("isolated")
+    state = ("isolated" if isolated else "NOT isolated: resource limits only, no separate user, "
+             "file system or network") if isinstance(isolated, bool) else "isolation not recorded"
+    protections = ", ".join(map(str, sb.get("protections") or [])) or "none recorded"
+    return f"Sandbox: {tier} ({state}); protections: {protections}."
+
+
+def _test(c, number: int, tips: list) -> dict:
     lines = [c.message] if c.message else []
     suspected = c.details.get("suspected") if isinstance(c.details, Mapping) else None
     if suspected:
         lines.append(f"Suspected mistake: {suspected}")
-    lines += [f"Tip {h.tip}: {h.text}" for h in c.hints]
+    lines += [hints.line(*t) for t in tips]
     if c.status not in ("pass", "fail"):
         lines.append(f"({feedback_text.WORDS.get(c.status, c.status)})")
     return {"name": c.id, "number": str(number), "score": c.score, "max_score": c.max_score,
@@ -104,11 +137,20 @@ SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once while building the autograder image.
 set -euo pipefail
 apt-get update
-apt-get install -y --no-install-recommends python3 python3-pip python3-venv
-python3 -m venv /opt/nngrader
+# The zip was built and tried with Python {pyver}; its pinned packages are that Python's.
+if apt-get install -y --no-install-recommends python{pyver} python{pyver}-venv; then
+    PY=python{pyver}
+else
+    echo "setup.sh: Python {pyver} is not available here; using python3 (the pins in" \
+         "requirements.txt may have no build for it)" >&2
+    apt-get install -y --no-install-recommends python3 python3-pip python3-venv
+    PY=python3
+fi
+$PY -m venv /opt/nngrader
 /opt/nngrader/bin/pip install --upgrade pip
-# The vendored wheel is the exact nngrader this zip was built with; its deps come from PyPI.
-/opt/nngrader/bin/pip install /autograder/source/{wheel}
+# Exactly the nngrader this zip was built with, and exactly the versions of its
+# dependencies that were installed there (requirements.txt, == pins).
+/opt/nngrader/bin/pip install -r /autograder/source/requirements.txt /autograder/source/{wheel}
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -120,8 +162,9 @@ mkdir -p "$WORK/in" /autograder/results
 # The whole upload is one submission: nngrader grades a sub-folder as one, whatever files
 # the student added next to their homework.
 cp -r /autograder/submission "$WORK/in/submission"
-nngrader grade "$WORK/in" --out "$WORK/out" --rubric /autograder/source/{rubric} \\
-    > /autograder/results/grade.log 2>&1
+# The grading log goes to stdout, which Gradescope shows; a copy stays in grade.log.
+nngrader grade "$WORK/in" --out "$WORK/out" --rubric /autograder/source/{rubric} 2>&1 \\
+    | tee /autograder/results/grade.log
 python3 -m grader.export.gradescope convert "$WORK/out" /autograder/results/results.json
 """
 
@@ -143,6 +186,50 @@ def build_wheel(dest_dir: Path) -> Path:
     return max(Path(dest_dir).glob("nngrader-*.whl"), key=lambda p: p.stat().st_mtime)
 
 
+def pinned_requirements(root: str = "nngrader") -> list[str]:
+    """requirements.txt lines: every package `root` needs at run time (its dependencies and
+    theirs, extras left out), pinned to the version installed here. A dependency this
+    Python does not install (its marker is false here, e.g. tomli below 3.11) keeps its
+    own specifier and marker, since there is no installed version to pin."""
+    from importlib.metadata import PackageNotFoundError, distribution
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    todo = [(root, ("",))]
+    seen: set[tuple[str, str]] = set()
+    while todo:
+        name, extras = todo.pop()
+        for extra in extras:
+            if (canonicalize_name(name), extra) in seen:
+                continue
+            seen.add((canonicalize_name(name), extra))
+            try:
+                dist = distribution(name)
+            except PackageNotFoundError:
+                continue
+            for line in dist.requires or []:
+                req = Requirement(line)
+                if req.marker is not None and not req.marker.evaluate({"extra": extra}):
+                    if "extra" not in str(req.marker) and canonicalize_name(req.name) not in pins:
+                        pins[canonicalize_name(req.name)] = str(req)   # not for this Python
+                    continue
+                key = canonicalize_name(req.name)
+                try:
+                    pins[key] = f"{key}=={distribution(req.name).version}"
+                except PackageNotFoundError:
+                    pins.setdefault(key, str(req))
+                todo.append((req.name, ("",) + tuple(sorted(req.extras))))
+    pins.pop(canonicalize_name(root), None)
+    return [pins[k] for k in sorted(pins)]
+
+
+def requirements_txt() -> str:
+    head = (f"# Pinned by `nngrader gradescope-zip`: the versions installed where the zip was "
+            f"built (Python {platform.python_version()}, {sys.platform} {platform.machine()}).\n")
+    return head + "\n".join(pinned_requirements()) + "\n"
+
+
 def rubric_file(rubric: str | None) -> Path:
     """The rubric TOML: a path, a name shipped with nngrader, or the default."""
     if rubric and Path(rubric).is_file():
@@ -156,13 +243,16 @@ def rubric_file(rubric: str | None) -> Path:
 
 
 def build_zip(dest: Path, rubric: str | None = None, wheel: Path | None = None) -> Path:
-    """Write the autograder zip: setup.sh, run_autograder, the wheel and the rubric at the root."""
+    """Write the autograder zip: setup.sh, run_autograder, requirements.txt, the wheel and the
+    rubric at the root."""
     rub = rubric_file(rubric)
     with tempfile.TemporaryDirectory() as tmp:
         whl = Path(wheel) if wheel else build_wheel(Path(tmp))
+        pyver = ".".join(platform.python_version_tuple()[:2])
         entries = {
-            "setup.sh": (SETUP_SH.format(wheel=whl.name), 0o755),
+            "setup.sh": (SETUP_SH.format(wheel=whl.name, pyver=pyver), 0o755),
             "run_autograder": (RUN_AUTOGRADER.format(rubric="rubric.toml"), 0o755),
+            "requirements.txt": (requirements_txt(), 0o644),
         }
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)

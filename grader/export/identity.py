@@ -1,11 +1,9 @@
 """Who handed in what: match submissions (result.json files) to students.
 
-A submission's file name often says who it belongs to, as the LMS names its downloads:
-  Canvas  lovelaceada_12345_67890_hw2.py, lovelaceada_late_12345_67890_hw2.py
-          (name key, Canvas user id, attachment id, original file name)
-  Moodle  Ada Lovelace_12345_assignsubmission_file_hw2.py
-          (full name, participant number: the "Participant 12345" of the worksheet)
-An explicit roster CSV is the reliable way; it may be the instructor's own list or an LMS
+A submission's file name often says who it belongs to, as the LMS names its downloads (see
+grader/downloads.py: Canvas's name key and user id, Moodle's full name, participant number
+and submission plugin; one participant's file and online-text entries are one submission,
+the file one). An explicit roster CSV is the reliable way; it may be the instructor's own list or an LMS
 export (a Canvas gradebook export, a Moodle participants list or grading worksheet): the
 columns are found by their usual names. Matching goes from the strongest key to the
 weakest and accepts only a unique match, so two students never share one grade.
@@ -18,10 +16,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..downloads import CANVAS, MOODLE, DownloadName, one_per_participant, parse_download_name  # noqa: F401 (re-exported)
 from ..result import Result
-
-CANVAS = re.compile(r"^(?P<key>[^_]+)_(?P<late>late_)?(?P<uid>\d+)_(?P<att>\d+)(?:_(?P<rest>.*))?$")
-MOODLE = re.compile(r"^(?P<name>.+?)_(?P<pid>\d+)_assignsubmission_[a-z]+(?:_(?P<rest>.*))?$")
 
 # roster column -> Student field; headers are compared lower-cased with _ read as a space
 COLUMNS = {
@@ -49,22 +45,13 @@ class Student:
     submission: str = ""    # an explicit submission id or file name from the roster
 
 
-@dataclass(frozen=True)
-class DownloadName:
-    """What an LMS download name says about its owner."""
-    lms: str                # "canvas" or "moodle"
-    name: str               # Canvas name key ("lovelaceada") or Moodle full name
-    canvas_id: str = ""
-    participant: str = ""
-    late: bool = False
-
-
 @dataclass
 class Matching:
     """Students paired with their result, and what could not be paired."""
     pairs: list[tuple[Student, Result | None]] = field(default_factory=list)
     unmatched: list[Result] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # worth saying, nothing wrong
 
     @property
     def missing(self) -> list[Student]:
@@ -72,24 +59,12 @@ class Matching:
 
     def report(self) -> list[str]:
         """Sentences for the instructor: unmatched submissions, students with none."""
-        lines = list(self.problems)
+        lines = list(self.notes) + list(self.problems)
         for r in self.unmatched:
             lines.append(f"Submission {r.id} matches no student in the roster; it is not exported.")
         for s in self.missing:
             lines.append(f"{s.name} has no submission; their grade is left blank.")
         return lines
-
-
-def parse_download_name(name: str) -> DownloadName | None:
-    """Read a Canvas or Moodle download name (with or without folders and extension)."""
-    base = PurePosixPath(str(name).replace("\\", "/")).name
-    m = MOODLE.match(base)
-    if m:
-        return DownloadName("moodle", m["name"], participant=m["pid"])
-    m = CANVAS.match(base)
-    if m:
-        return DownloadName("canvas", m["key"], canvas_id=m["uid"], late=bool(m["late"]))
-    return None
 
 
 def name_keys(name: str) -> set[str]:
@@ -171,10 +146,13 @@ def student_from_name(r: Result) -> Student:
 
 def match(results: list[Result], roster: list[Student] | None) -> Matching:
     """Pair results with roster students (or make one student per result without a roster)."""
+    results, merged = one_per_participant(results, submission_names)
+    notes = [f"{dropped.id} and {kept.id} are one Moodle participant's submission plugins; "
+             f"{kept.id} is exported." for dropped, kept in merged]
     if roster is None:
-        return Matching(pairs=[(student_from_name(r), r) for r in results])
+        return Matching(pairs=[(student_from_name(r), r) for r in results], notes=notes)
     found: dict[int, Result] = {}
-    m = Matching()
+    m = Matching(notes=notes)
     for r in results:
         idx = _find(r, roster, m.problems)
         if idx is None:

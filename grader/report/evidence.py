@@ -2,8 +2,10 @@
 
 The contract names three shapes of details (array comparison, gradient check, training
 curves). Each recogniser takes the keys it knows and leaves the rest for a generic
-key/value table, so a new key a check adds later still shows up, and a missing or oddly
-typed key never breaks a page.
+key/value table ("other details"), so a new key a check adds later still shows up, and a
+missing or oddly typed key never breaks a page. Nested values there are drawn as small
+tables or plain lists, never as raw dictionaries; keys that mean nothing to a student (the
+mistake's internal family id, said in words by "Suspected mistake") are left out.
 """
 from __future__ import annotations
 
@@ -18,6 +20,11 @@ ARRAY_KEYS = ("quantity", "expected_shape", "got_shape", "mismatched", "total",
               "max_abs_diff", "max_rel_error", "worst", "threshold")
 GRAD_KEYS = ("rel_error", "threshold", "ratio")
 TRAIN_KEYS = ("curves", "chance_loss", "verdict")
+# internal ids (the suspected-mistake sentence says it in words) and the instructor's
+# override, which the page shows on its own
+HIDDEN_KEYS = ("family", "override")
+LABELS = {"entries": "sampled entries", "likely_cause": "likely cause", "h": "step h",
+          "max_epochs": "max epochs", "learning_rate": "learning rate", "batch_size": "batch size"}
 
 
 @dataclass
@@ -27,6 +34,17 @@ class Block:
     title: str = ""
     rows: list = field(default_factory=list)
     charts: list = field(default_factory=list)
+    note: str = ""
+    ref: tuple[str, str] | None = None   # (anchor, check id) of a block shown in full elsewhere
+
+
+@dataclass
+class Detail:
+    """One row of "other details": a label and a value drawn as text, pairs or samples."""
+    label: str
+    kind: str = "text"      # "text": value; "pairs": rows of (key, text); "samples": rows + note
+    value: str = ""
+    rows: list = field(default_factory=list)
     note: str = ""
 
 
@@ -46,10 +64,49 @@ def blocks(details: Any) -> list[Block]:
     if isinstance(d.get("curves"), list):
         out.append(_training(d))
         used.update(TRAIN_KEYS)
-    rest = [(str(k), text(v)) for k, v in d.items() if k not in used]
+    rest = [_detail(str(k), v) for k, v in d.items() if k not in used and k not in HIDDEN_KEYS]
     if rest:
         out.append(Block("other", "Other details", rows=rest))
     return out
+
+
+def _detail(key: str, v: Any) -> Detail:
+    label = LABELS.get(key, key.replace("_", " "))
+    if isinstance(v, Mapping) and isinstance(v.get("analytic"), list) and isinstance(v.get("numerical"), list):
+        return _samples(label, v)
+    if isinstance(v, Mapping):
+        return Detail(label, "pairs", rows=[(LABELS.get(str(k), str(k).replace("_", " ")), _words(x))
+                                            for k, x in list(v.items())[:12]])
+    return Detail(label, value=_words(v))
+
+
+def _words(v: Any) -> str:
+    """A value as plain words: lists comma-separated, pairs as "key value", no braces."""
+    if isinstance(v, Mapping):
+        return "; ".join(f"{k} {_words(x)}" for k, x in list(v.items())[:12]) or "none"
+    if isinstance(v, (list, tuple)):
+        if not v:
+            return "none"
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+            inner = ", ".join(num(x) for x in v[:12])
+            return ("(" + inner + ")") if len(v) <= 4 and all(isinstance(x, int) for x in v) else inner
+        return ", ".join(_words(x) for x in v[:12]) + (", …" if len(v) > 12 else "")
+    return text(v)
+
+
+def _samples(label: str, v: Mapping) -> Detail:
+    """Gradient-check samples: per entry, the student's backprop next to the numerical one."""
+    idx = v.get("entries") if isinstance(v.get("entries"), list) else []
+    rows = []
+    for i, (a, n) in enumerate(zip(v["analytic"], v["numerical"])):
+        where = idx[i] if i < len(idx) else i
+        rows.append((_words(where) if isinstance(where, (list, tuple)) else text(where), num(a), num(n)))
+    bits = []
+    if v.get("source"):
+        bits.append(f"backprop read from: {text(v['source'])}")
+    if v.get("rel_error") is not None:
+        bits.append(f"relative error {num(v['rel_error'])}")
+    return Detail(label, "samples", rows=rows[:12], note="; ".join(bits))
 
 
 def _array(d: dict) -> Block:

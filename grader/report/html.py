@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote
 
+from .. import overrides
 from ..result import Result, write_atomic
 from . import evidence, svg
+from .student_paths import scrub
 from .fmt import num, text
 
 STATUS_WORDS = {"pass": "passed", "fail": "failed", "error": "error", "timeout": "timed out",
@@ -48,11 +50,61 @@ def _pts(x: float) -> str:
 
 def write_student_html(result: Result, path: Path) -> None:
     """Write OUT/<id>/feedback.html for one student."""
+    result = scrub(result)
+    checks = [_check_view(c) for c in result.checks]
     page = _environment().get_template("student.html").render(
         r=result, score=_pts(result.score), max_score=_pts(result.max_score),
         head=_header(result.meta if isinstance(result.meta, Mapping) else {}),
-        checks=[_check_view(c) for c in result.checks], footer=_footer(result.meta))
+        checks=checks, sections=_sections(checks), adjusted=_adjusted(result),
+        footer=_footer(result.meta))
     write_atomic(Path(path), page)
+
+
+def _sections(views: list[dict]) -> dict:
+    """What lost points first; the learning curves of passing checks stay in view when
+    something failed (they are evidence for it); the rest of the passing checks fold away.
+    Then, in that reading order, evidence shown once (see _show_once)."""
+    lost = [v for v in views if v["status"] != "pass"]
+    curves = [v for v in views if v["status"] == "pass" and lost
+              and any(b.kind == "training" for b in v["blocks"])]
+    won = [v for v in views if v["status"] == "pass" and v not in curves]
+    _show_once(lost + curves + won)
+    return {"lost": lost, "curves": curves, "won": won}
+
+
+def _show_once(views: list[dict]) -> None:
+    """Each tip in full once per page (later cards point back to it), and the gradient
+    check's table of every parameter once (later gradient-check cards keep their own row)."""
+    shown: dict[str, dict] = {}
+    table: dict | None = None
+    for v in views:
+        hints, seen = [], set()
+        for h in v["hints"]:
+            if h["tip"] in seen:
+                continue  # the same tip twice in one card: the first (most specific) says it
+            seen.add(h["tip"])
+            first = shown.setdefault(h["tip"], v)
+            hints.append(h if first is v else {**h, "ref": (first["anchor"], first["id"])})
+        v["hints"] = hints
+        for b in v["blocks"]:
+            if b.kind != "gradcheck":
+                continue
+            if table is None:
+                table = v
+                continue
+            own = v["id"].split(".", 1)[-1]
+            mine = [row for row in b.rows if row[0] == own]
+            if mine:
+                b.rows, b.title = mine, f"Gradient check: relative error of {own}"
+                b.ref = (table["anchor"], table["id"])
+
+
+def _adjusted(result: Result) -> dict | None:
+    """The instructor's overrides, for the box at the top of the page."""
+    s = overrides.summary(result)
+    if not s:
+        return None
+    return {"auto_score": _pts(s.get("auto_score", 0)), "lines": overrides.lines(result)}
 
 
 def _header(meta: Mapping[str, Any]) -> dict:
@@ -63,9 +115,12 @@ def _header(meta: Mapping[str, Any]) -> dict:
     isolated = sandbox.get("isolated")
     if not isinstance(isolated, bool):
         isolated = tier not in UNISOLATED_TIERS
+    choice = meta.get("choice") if isinstance(meta.get("choice"), Mapping) else {}
     return {
+        # the file as named inside the submission: never the instructor's path to it
         "graded_file": text(meta.get("graded_file") or "unknown"),
-        "source": text(meta["source"]) if meta.get("source") else "",
+        "not_graded": [text(n) for n in choice.get("not_graded") or [] if n],
+        "choice_rule": text(choice.get("why") or ""),
         "roles": _roles(meta.get("roles")),
         "left_out": _left_out(meta.get("left_out")),
         "notes": [text(n) for n in meta.get("notes") or [] if n] if isinstance(meta.get("notes"), list) else [],
@@ -119,17 +174,24 @@ def _run_line(sandbox: Mapping) -> str:
 
 
 def _check_view(c) -> dict:
+    mark = c.details.get("override") if isinstance(c.details, Mapping) else None
+    mark = mark if isinstance(mark, Mapping) and "auto_score" in mark else None
     return {"id": c.id, "anchor": "check-" + c.id, "status": c.status,
             "score": _pts(c.score), "max_score": _pts(c.max_score), "message": text(c.message, 2000),
-            "hints": c.hints, "blocks": evidence.blocks(c.details)}
+            "hints": [{"tip": h.tip, "text": h.text, "ref": None} for h in c.hints],
+            "blocks": evidence.blocks(c.details),
+            "override": None if mark is None else {
+                "auto_score": _pts(mark.get("auto_score", 0)), "comment": text(mark.get("comment") or ""),
+                "total": mark.get("by") == "total"}}
 
 
 def _footer(meta: Any) -> str:
     meta = meta if isinstance(meta, Mapping) else {}
     bits = [f"nngrader {text(meta.get('grader_version') or '?')}"]
     for key, label in (("rubric", "rubric"), ("seed", "seed")):
-        if meta.get(key) is not None:
-            bits.append(f"{label} {text(meta[key])}")
+        value = meta.get(key)
+        if value is not None:   # a seed is an integer: 20261124, never 2.03e+07
+            bits.append(f"{label} {value if isinstance(value, int) and not isinstance(value, bool) else text(value)}")
     if meta.get("elapsed_s") is not None:
         bits.append(f"graded in {num(meta['elapsed_s'])} s")
     return " · ".join(bits)
@@ -154,6 +216,7 @@ def write_dashboard(results: list[Result], out_dir: Path, elapsed_s: float | Non
         errored=[{"id": r.id, "href": _href(r.id), "error": text(r.error, 500)}
                  for r in results if r.error],
         students=[_student_row(r) for r in results],
+        adjusted=_adjusted_rows(results),
         footer=f"Written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by nngrader.")
     path = out_dir / "index.html"
     write_atomic(path, page)
@@ -208,6 +271,18 @@ def _href(result_id: str) -> str:
     return quote(result_id) + "/feedback.html"
 
 
+def _adjusted_rows(results: list[Result]) -> list[dict]:
+    """The instructor's overrides across the class, for the dashboard's own block."""
+    rows = []
+    for r in results:
+        s = overrides.summary(r)
+        if s:
+            rows.append({"id": r.id, "href": _href(r.id), "auto": _pts(s.get("auto_score", 0)),
+                         "score": _pts(r.score), "max_score": _pts(r.max_score),
+                         "lines": [text(line, 400) for line in overrides.lines(r, student=False)]})
+    return rows
+
+
 def _student_row(r: Result) -> dict:
     not_passed = [c.id for c in r.checks if c.status != "pass"]
     ungraded = _ungraded(r)
@@ -216,5 +291,6 @@ def _student_row(r: Result) -> dict:
             "score": "—" if ungraded else f"{_pts(r.score)} / {_pts(r.max_score)}",
             "score_v": "" if ungraded else r.score,
             "pct": "—" if pct is None else f"{pct:.0f}", "pct_v": "" if pct is None else f"{pct:.2f}",
+            "adjusted": overrides.summary(r) is not None,
             "passed": len(r.checks) - len(not_passed), "not_passed": len(not_passed),
             "failed_list": ", ".join(not_passed), "error": text(r.error, 200) if r.error else ""}

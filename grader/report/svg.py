@@ -91,7 +91,7 @@ def line_chart(curves: list[dict], key: str, *, title: str, ref: float | None = 
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(ref):.1f}" y2="{y(ref):.1f}" class="ref"/>')
         parts.append(f'<text x="{left + pw - 2}" y="{y(ref) - 3:.1f}" class="tick" text-anchor="end">'
                      f'{escape(ref_label)}</text>')
-    parts.append(_legend([label for _, label in pairs], left, height))
+    parts.append(_legend([label for _, label in pairs], left + 45, left + pw - 30, height))
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -122,48 +122,64 @@ def _polyline(run: list[str], colour: str) -> str:
     return f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" stroke-width="1.6"/>'
 
 
-def _legend(labels: list, left: int, height: int) -> str:
-    out, xpos = [], left + 60
-    for k, label in enumerate(labels[:4]):
+def _legend(labels: list, start: float, end: float, height: int) -> str:
+    """Up to four labels spread between the axis's first and last epoch labels."""
+    shown = labels[:4]
+    step = min(70.0, (end - start) / max(1, len(shown)))
+    out, xpos = [], start
+    for k, label in enumerate(shown):
         colour = PALETTE[k % len(PALETTE)]
         out.append(f'<rect x="{xpos}" y="{height - 16}" width="10" height="3" fill="{colour}"/>'
                    f'<text x="{xpos + 13}" y="{height - 12}" class="tick">'
-                   f'{escape(str(label if label is not None else k + 1)[:18])}</text>')
-        xpos += 70
+                   f'{escape(str(label if label is not None else k + 1)[:max(3, int(step / 6) - 2)])}</text>')
+        xpos += step
     return "".join(out)
 
 
-def histogram(scores: Sequence[float], max_score: float, *, width: int = 600,
-              height: int = 190) -> Markup:
-    """Bars of how many students got each score band; one band per point up to 25 points."""
+BIN_WIDTHS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)
+MAX_BINS = 20
+
+
+def bin_width(max_score: float) -> float:
+    """Whole-point bins, as few as 20: 1 point up to 20 points, then 2, 5, 10, ..."""
+    return next((w for w in BIN_WIDTHS if math.ceil(max_score / w) <= MAX_BINS),
+                10 ** math.ceil(math.log10(max_score / MAX_BINS)))
+
+
+def histogram(scores: Sequence[float], max_score: float, *, width: int = 900,
+              height: int = 150) -> Markup:
+    """Bars of how many students got each score band: whole-point bands (bin_width), tick
+    labels on round numbers. The SVG scales to its card's width (a viewBox, width 100%)."""
     if not scores or max_score <= 0:
         return Markup("")
-    nbins = int(math.ceil(max_score)) if max_score <= 25 else 10
+    w = bin_width(max_score)
+    nbins = max(1, math.ceil(max_score / w - 1e-9))
     counts = [0] * nbins
     for s in scores:
-        counts[min(nbins - 1, max(0, int(s / max_score * nbins)))] += 1
-    left, right, top, bottom = 34, 10, 12, 36
+        counts[min(nbins - 1, max(0, int(s // w)))] += 1
+    left, right, top, bottom = 30, 10, 14, 34
     pw, ph = width - left - right, height - top - bottom
     bw, cmax = pw / nbins, max(counts)
-    parts = [f'<svg id="histogram" class="chart" role="img" viewBox="0 0 {width} {height}" '
-             f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+    parts = [f'<svg id="histogram" class="chart histogram" role="img" viewBox="0 0 {width} {height}" '
+             f'width="100%" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
              '<title>Score histogram</title>',
              f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" class="axis"/>',
              f'<text x="{left - 4}" y="{top + 8}" class="tick" text-anchor="end">{cmax}</text>',
              f'<text x="{left - 4}" y="{top + ph}" class="tick" text-anchor="end">0</text>']
     for i, c in enumerate(counts):
         h = ph * c / cmax if cmax else 0
-        lo, hi = max_score * i / nbins, max_score * (i + 1) / nbins
+        lo, hi = w * i, min(w * (i + 1), max_score)
         label = f"{lo:g}–{hi:g}: {c} student{'s' if c != 1 else ''}"
         parts.append(f'<rect class="bar" x="{left + i * bw + 1:.1f}" y="{top + ph - h:.1f}" '
                      f'width="{max(bw - 2, 1):.1f}" height="{h:.1f}"><title>{label}</title></rect>')
         if c:
             parts.append(f'<text x="{left + (i + 0.5) * bw:.1f}" y="{top + ph - h - 3:.1f}" '
                          f'class="tick" text-anchor="middle">{c}</text>')
-    step = max(1, nbins // 10)
+    step = 1 if nbins <= 12 else 2
     for i in range(0, nbins + 1, step):
-        parts.append(f'<text x="{left + i * bw:.1f}" y="{top + ph + 14}" class="tick" '
-                     f'text-anchor="middle">{max_score * i / nbins:g}</text>')
+        if w * i <= max_score + 1e-9:
+            parts.append(f'<text x="{left + i * bw:.1f}" y="{top + ph + 14}" class="tick edge" '
+                         f'text-anchor="middle">{w * i:g}</text>')
     parts.append(f'<text x="{left + pw / 2}" y="{height - 4}" class="tick" text-anchor="middle">'
-                 f'score (out of {max_score:g})</text></svg>')
+                 f'score (out of {max_score:g}; bars of {w:g} point{"s" if w != 1 else ""})</text></svg>')
     return Markup("".join(parts))

@@ -18,6 +18,9 @@ def render(result: Result, colour: bool = False) -> str:
         out.append(f"  {clean(meta['graded_what'])}")
     if meta.get("graded_file"):
         out.append(f"  graded file: {meta['graded_file']}")
+    choice = meta.get("choice") or {}
+    if choice.get("not_graded"):
+        out.append(f"  not graded: {', '.join(choice['not_graded'])} ({choice.get('why', '')})")
     roles = meta.get("roles") or {}
     if roles:
         out.append("  classes: " + ", ".join(
