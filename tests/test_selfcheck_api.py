@@ -97,7 +97,7 @@ def test_report_reads_like_result_json_and_the_terminal_report(full_runs):
     keys = {"id", "status", "score", "max_score", "message", "hints", "details"}
     assert all(set(c) == keys for c in r.checks)
     text = repr(r)
-    assert text.startswith("nngrader: sigmoid_ce_split") and f"score: {r.score:g} / 35.5" in text
+    assert text.startswith("nngrader: sigmoid_ce_split") and f"score: {r.score:g} / {r.max_score:g}" in text
     assert "\x1b[" not in text
 
 
