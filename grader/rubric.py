@@ -7,6 +7,7 @@ halfway through a batch.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,10 +24,19 @@ from .sandbox.base import Limits
 CHECK_KEYS = {"points", "threshold", "timeout_s", "hints", "enabled", "params"}
 LIMIT_KEYS = set(Limits.__dataclass_fields__)
 ROLE_KEYS = {"linear", "relu", "loss", "mlp"}
+SIMILARITY_KEYS = {"enabled", "threshold", "templates"}
 
 
 class RubricError(ValueError):
     """The rubric file is unreadable or names something that does not exist."""
+
+
+@dataclass(frozen=True)
+class SimilaritySettings:
+    """[similarity]: flag pairs of submissions that share code beyond the templates."""
+    enabled: bool = True
+    threshold: float = 0.5               # shared fingerprints over the smaller submission's
+    templates: tuple[Path, ...] = ()     # the skeleton handed out (relative to the rubric)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class Rubric:
     limits: Limits
     roles: dict = field(default_factory=dict)
     digest: str = ""      # content hash, so a cache knows when the rubric changed
+    similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
 
     def settings(self, check_id: str) -> dict:
         return self.checks[check_id]
@@ -61,7 +72,7 @@ def load_rubric(path: Path | None = None) -> Rubric:
         raise RubricError(f"{path}: cannot read the rubric ({e.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise RubricError(f"{path}: not valid TOML ({e})") from None
-    bad = set(data) - {"rubric", "limits", "roles", "checks", "families"}
+    bad = set(data) - {"rubric", "limits", "roles", "checks", "families", "similarity"}
     if bad:
         raise RubricError(f"{path}: unknown table [{sorted(bad)[0]}]")
     meta = data.get("rubric", {})
@@ -78,10 +89,20 @@ def load_rubric(path: Path | None = None) -> Rubric:
         checks=checks,
         families={k: hint(path, f"families.{k}", v) for k, v in data.get("families", {}).items()},
         limits=limits(path, data.get("limits", {})), roles=roles(path, data.get("roles", {})),
-        digest=hashlib.sha256(raw).hexdigest()[:16],
+        digest=rubric_digest(raw, data),
+        similarity=similarity(path, data.get("similarity", {})),
     )
     check_wall_budget(path, rubric)
     return rubric
+
+
+def rubric_digest(raw: bytes, data: dict) -> str:
+    """What grading depends on. [similarity] is left out: changing the threshold or the
+    templates must not regrade the class (a rubric without the table hashes as before)."""
+    if "similarity" not in data:
+        return hashlib.sha256(raw).hexdigest()[:16]
+    rest = {k: v for k, v in data.items() if k != "similarity"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 WALL_MARGIN_S = 5.0  # the sandbox's own start and the harness's bookkeeping
@@ -175,3 +196,29 @@ def roles(path, table: dict) -> dict:
         raise RubricError(f"{path}: roles has unknown key {sorted(bad)[0]!r} "
                           f"(allowed: {', '.join(sorted(ROLE_KEYS))})")
     return dict(table)
+
+
+def similarity(path, table) -> SimilaritySettings:
+    if not isinstance(table, dict):
+        raise RubricError(f"{path}: similarity must be a table, got {table!r}")
+    bad = set(table) - SIMILARITY_KEYS
+    if bad:
+        raise RubricError(f"{path}: similarity has unknown key {sorted(bad)[0]!r} "
+                          f"(allowed: {', '.join(sorted(SIMILARITY_KEYS))})")
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise RubricError(f"{path}: similarity.enabled must be true or false, got {enabled!r}")
+    threshold = number(path, "similarity.threshold", table.get("threshold", SimilaritySettings.threshold))
+    if threshold > 1:
+        raise RubricError(f"{path}: similarity.threshold is a fraction of shared code, "
+                          f"between 0 and 1; got {threshold:g}")
+    templates = table.get("templates", [])
+    if isinstance(templates, str):
+        templates = [templates]
+    if not isinstance(templates, list) or not all(isinstance(t, str) for t in templates):
+        raise RubricError(f"{path}: similarity.templates must be a list of file names, got {templates!r}")
+    found = tuple((Path(path).parent / t) for t in templates)
+    for t, name in zip(found, templates):
+        if not t.exists():
+            raise RubricError(f"{path}: similarity.templates: {name} not found (looked for {t})")
+    return SimilaritySettings(enabled, threshold, found)

@@ -1,0 +1,70 @@
+"""Similarity: which submissions share code beyond the skeleton every student was given.
+
+A flag is a prompt for a person to look at two submissions side by side, never a verdict
+and never a change to a score; student-facing files (feedback, result.json, exports) never
+mention it. Used by `nngrader similarity DIR` and, after the grading loop, by `grade`
+(OUT/similarity.csv, a dashboard section, one side-by-side page per flagged pair).
+
+How (MOSS's method): each submission is read as `grade` reads it (a notebook as its code
+cells), tokenized and normalised so renamed identifiers, comments, docstrings, layout and
+changed constants disappear (`tokens.py`); the stream is cut at function and method
+boundaries so reordering them changes nothing; runs of K tokens are hashed and winnowed
+(`winnow.py`); template fingerprints, and those so common they are the assignment's own
+idiom, are removed; an inverted index finds the pairs that share fingerprints
+(`pairs.py`); similarity = shared / the smaller submission's fingerprints.
+
+Why not copydetect (0.5.0, MIT, the maintained Python MOSS-alike, tried on the fixtures in
+tests/fixtures/similarity/ and on bench/similarity.py's 1000 disguised copies):
+- quality: it normalises names by the lexer's token class (every Name to `V`) and hashes
+  characters, not tokens. On our fixtures it scored the renamed copy 0.96 and the reordered
+  one 0.88 (we: 1.0 and 1.0), but two independent solutions 0.40-0.44 (we: 0.06-0.15),
+  because k-grams straddling template lines and student lines survive its boilerplate
+  filter; and a notebook is not Python to it (0.00 for the notebook copy).
+- speed: it compares every pair (n²/2 numpy calls) and imports matplotlib; see
+  bench/NOTES.md for the 1000-submission figures.
+- determinism: it hashes with Python's salted `hash()`, so fingerprints differ between runs.
+- licence and maintenance are fine (MIT; last release 2024), but it would add matplotlib,
+  pygments and tqdm to the grader for a few hundred lines we can own and test.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from .pairs import Comparison, Pair, compare, folder_entries
+
+__all__ = ["Comparison", "Pair", "compare", "folder_entries", "csv_text", "summary_lines"]
+
+
+def csv_text(comparison: Comparison) -> str:
+    """a,b,similarity,flagged, highest similarity first."""
+    from ..export import safecsv
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["a", "b", "similarity", "flagged"])
+    for p in comparison.pairs:
+        w.writerow([safecsv.text(p.a), safecsv.text(p.b), f"{p.similarity:.3f}",
+                    "true" if p.flagged else "false"])
+    return buf.getvalue()
+
+
+def summary_lines(comparison: Comparison, limit: int = 20) -> list[str]:
+    """What a terminal shows: the flagged pairs, highest first."""
+    n = len(comparison.docs)
+    flagged = comparison.flagged
+    head = (f"compared {n} submission{'s' if n != 1 else ''} "
+            f"({n * (n - 1) // 2} pairs) in {comparison.elapsed_s:.1f} s"
+            + (f", template{'s' if len(comparison.templates) > 1 else ''} "
+               f"{', '.join(Path(t).name for t in comparison.templates)} removed"
+               if comparison.templates else ", no template given"))
+    if not flagged:
+        return [head, f"no pair shares {comparison.threshold:.0%} or more of its code"]
+    lines = [head, f"{len(flagged)} pair{'s' if len(flagged) != 1 else ''} share "
+                   f"{comparison.threshold:.0%} or more of their code (a prompt to look, not a verdict):"]
+    width = max(len(p.a) for p in flagged[:limit])
+    lines += [f"  {p.similarity:5.0%}  {p.a:<{width}}  {p.b}" for p in flagged[:limit]]
+    if len(flagged) > limit:
+        lines.append(f"  ... and {len(flagged) - limit} more")
+    return lines

@@ -27,6 +27,7 @@ from .. import load
 from .tokens import Unit, units
 from .winnow import K, kgram_hashes, winnow
 
+PARALLEL_FROM = 200        # fewer submissions than this are read in this process
 MIN_FINGERPRINTS = 20      # denominator floor: below this a submission has too little own code
 COMMON_MIN, COMMON_FRACTION = 20, 0.10  # a fingerprint in more submissions than this is idiom
 EMPTY = np.zeros(0, dtype=np.uint64)
@@ -37,8 +38,6 @@ NEVER = np.uint64(0xFFFFFFFFFFFFFFFF)  # a template k-gram's hash while winnowin
 class Doc:
     id: str
     path: Path
-    sources: dict[str, str]
-    units: list[Unit]
     fingerprints: np.ndarray = field(default_factory=lambda: EMPTY)  # sorted, unique
 
 
@@ -118,14 +117,31 @@ def own_kgrams(h: np.ndarray, template: np.ndarray, k: int = K) -> np.ndarray:
     return np.where(touches, NEVER, h)
 
 
+def read_units(path: Path) -> tuple[dict[str, str], list[Unit]]:
+    """The submission's sources (as `grade` reads them) and their units; LoadProblem."""
+    sources = load.read_sources(Path(path))
+    return sources, [u for name, src in sources.items() for u in units(src, name)]
+
+
 def read_doc(path: Path, sid: str, template: np.ndarray) -> Doc | str:
     """The submission's fingerprints, or a sentence saying why it could not be read."""
     try:
-        sources = load.read_sources(Path(path))
+        _, doc_units = read_units(path)
     except load.LoadProblem as e:
         return f"{sid}: {e}"
-    doc_units = [u for name, src in sources.items() for u in units(src, name)]
-    return Doc(sid, Path(path), sources, doc_units, fingerprints(doc_units, template))
+    return Doc(sid, Path(path), fingerprints(doc_units, template))
+
+
+def read_docs(entries: list[tuple[Path, str]], template: np.ndarray, jobs: int) -> list:
+    """read_doc for every entry, in order; on `jobs` processes for a large class."""
+    if jobs <= 1 or len(entries) < PARALLEL_FROM:
+        return [read_doc(p, sid, template) for p, sid in entries]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    # spawn, not fork: the grading run that calls this may still hold threads
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(read_doc, [p for p, _ in entries], [s for _, s in entries],
+                             [template] * len(entries), chunksize=32))
 
 
 # ---------------------------------------------------------------- pairs
@@ -162,14 +178,13 @@ def score(shared: int, n_a: int, n_b: int) -> float:
 
 
 def compare(entries: list[tuple[Path, str]], templates: list[Path], threshold: float,
-            minimum: float | None = None) -> Comparison:
+            minimum: float | None = None, jobs: int = 1) -> Comparison:
     """Compare every pair of (path, id) submissions. Pairs at or above `minimum` are
     listed (default: the threshold, i.e. flagged pairs only); 0 lists every pair."""
     start = time.monotonic()
     template, notes = template_hashes(templates)
     docs: list[Doc] = []
-    for path, sid in entries:
-        doc = read_doc(path, sid, template)
+    for doc in read_docs(entries, template, jobs):
         if isinstance(doc, str):
             notes.append(doc)
         else:
