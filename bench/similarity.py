@@ -210,7 +210,7 @@ def main(argv=None) -> int:
             "lineages": len(groups), "flagged": len(rows), "flagged_same_lineage": same,
             "same_lineage_pairs": possible, "flagged_across_lineages": len(rows) - same,
         }
-        print(f"nngrader similarity on {args.n} submissions ({len(groups)} bases, "
+        print(f"nngrader similarity on {args.n} submissions ({len(set(origin.values()))} fixtures, "
               f"median of {args.repeats}): {figures['similarity_s']:.2f} s wall, "
               f"{figures['similarity_cpu_s']:.2f} s CPU; "
               f"python -c 'import numpy': {figures['import_numpy_s']:.3f} s; "

@@ -298,3 +298,13 @@ def test_similarity_settings_do_not_change_the_grading_digest(tmp_path):
     assert "seed = 20261124" in text
     reseeded.write_text(text.replace("seed = 20261124", "seed = 7"), encoding="utf-8")
     assert a.digest == b.digest != load_rubric(reseeded).digest   # grading settings still count
+
+
+def test_a_whole_submission_fingerprints_the_same_in_any_order():
+    from grader.similarity.pairs import fingerprints
+    us = units(LAYER, "x.py")
+    none = np.zeros(0, dtype=np.uint64)
+    forward = fingerprints(us, none)
+    assert len(forward) > 10
+    assert np.array_equal(forward, fingerprints(us[::-1], none))
+    assert fingerprints_of(LAYER) <= set(forward.tolist())   # every unit's own picks are kept

@@ -18,11 +18,11 @@ tests/fixtures/similarity/ and on bench/similarity.py's disguised copies):
 - quality: it hashes characters of the lexer's output with every name made `V`, and
   removes only boilerplate hashes. On our fixtures it scored the renamed copy 0.96 and the
   reordered one 0.88 (here: 1.0 and 1.0), but two independent solutions of the template
-  0.40-0.44 (here: 0.06-0.15): k-grams straddling template lines and the student's first
+  0.40-0.44 (here: 0.06-0.16): k-grams straddling template lines and the student's first
   lines survive its filter. A notebook is not Python to it (0.00 for the notebook copy).
   On 200 mutated submissions it flagged 181 pairs of unrelated code at 0.5 (highest
-  0.59); here none (highest 0.28), with the same pairs of copies found (1194 vs 1185 of
-  1196).
+  0.59; 15 if both of its directional scores must pass); here none (highest 0.28), with
+  the copies found as well (all 1190 pairs of mutants of the same code there, 1188 here).
 - speed: it compares every pair (n²/2 numpy calls) and imports matplotlib: 200
   submissions took 17.9 s CPU against 3.0 s here, and 1000 did not finish in 15 minutes
   on the shared 2-core machine (bench/NOTES.md).

@@ -25,13 +25,12 @@ import numpy as np
 
 from .. import load
 from .tokens import Unit, units
-from .winnow import K, kgram_hashes, winnow
+from .winnow import K, NEVER, joined_kgram_hashes, kgram_hashes, winnow
 
 PARALLEL_FROM = 200        # fewer submissions than this are read in this process
 MIN_FINGERPRINTS = 20      # denominator floor: below this a submission has too little own code
 COMMON_MIN, COMMON_FRACTION = 20, 0.10  # a fingerprint in more submissions than this is idiom
 EMPTY = np.zeros(0, dtype=np.uint64)
-NEVER = np.uint64(0xFFFFFFFFFFFFFFFF)  # a template k-gram's hash while winnowing: never picked
 
 
 @dataclass
@@ -87,14 +86,10 @@ def template_hashes(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
 
 
 def fingerprints(doc_units: list[Unit], template: np.ndarray) -> np.ndarray:
-    picked = [EMPTY]
-    for u in doc_units:
-        h = own_kgrams(kgram_hashes(u.tokens), template)
-        if not len(h):
-            continue
-        sel = h[winnow(h)]
-        picked.append(sel[sel != NEVER])
-    return np.unique(np.concatenate(picked))
+    """The submission's winnowed fingerprints outside the template, sorted and unique."""
+    h = own_kgrams(joined_kgram_hashes([u.tokens for u in doc_units]), template)
+    picked = h[winnow(h)]
+    return np.unique(picked[picked != NEVER])
 
 
 def own_kgrams(h: np.ndarray, template: np.ndarray, k: int = K) -> np.ndarray:

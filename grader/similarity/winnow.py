@@ -16,6 +16,8 @@ import numpy as np
 K = 10   # tokens per k-gram: shorter shared runs are idioms, not copying
 W = 6    # window: every shared run of K + W - 1 = 15 tokens is found
 
+NEVER = np.uint64(0xFFFFFFFFFFFFFFFF)  # a k-gram that must never be a fingerprint
+_SEPARATOR = 0xFFFFFFFFFF             # a token id no CRC-32 can be
 _MULT = np.uint64(0x100000001B3)   # FNV-style odd multiplier for the rolling combination
 _ids: dict[str, int] = {}
 
@@ -34,7 +36,27 @@ def token_ids(tokens) -> np.ndarray:
 
 def kgram_hashes(tokens, k: int = K) -> np.ndarray:
     """One 64-bit hash per run of k consecutive tokens (empty when there are fewer)."""
-    ids = token_ids(tokens)
+    return _hash_runs(token_ids(tokens), k)
+
+
+def joined_kgram_hashes(units: list, k: int = K, w: int = W) -> np.ndarray:
+    """The k-gram hashes of several token lists in one numpy pass, laid end to end with
+    NEVER where a k-gram would span two lists. The NEVER runs are longer than a window, so
+    no window sees two lists: what winnowing picks in each list depends on that list
+    alone (its own picks, plus the minima of the windows that reach into the gap at its
+    ends), and reordering the lists does not change the fingerprints."""
+    gap = max(k, w)
+    separator = np.full(gap, _SEPARATOR, dtype=np.uint64)
+    parts = [separator]  # a gap before every list, the first too: each is winnowed alike
+    for tokens in units:
+        parts += [token_ids(tokens), separator]
+    ids = np.concatenate(parts)
+    h = _hash_runs(ids, k)
+    seps = np.concatenate([[0], np.cumsum(ids == _SEPARATOR)])
+    return np.where(seps[k:] - seps[:-k] > 0, NEVER, h)
+
+
+def _hash_runs(ids: np.ndarray, k: int) -> np.ndarray:
     n = len(ids) - k + 1
     if n <= 0:
         return np.zeros(0, dtype=np.uint64)
