@@ -29,6 +29,10 @@ tests/fixtures/similarity/ and on bench/similarity.py's disguised copies):
 - determinism: it hashes with Python's per-process salted `hash()`.
 - licence and maintenance are fine (MIT; last release 2024), but it would add matplotlib,
   pygments and tqdm to the grader for a few hundred lines we own and test.
+Also looked at: pycode_similar (MIT, 2020) diffs the ASTs of functions, one reference file
+against the others (difflib per function pair, no template removal, no index: quadratic
+in the class and unmaintained); Dolos (MIT, tree-sitter fingerprints, the strongest public
+tool) is a Node.js program, a second runtime on every grading machine for one report.
 """
 from __future__ import annotations
 
