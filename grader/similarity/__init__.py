@@ -69,8 +69,10 @@ def summary_lines(comparison: Comparison, limit: int = 20) -> list[str]:
                if comparison.templates else ", no template given"))
     if not flagged:
         return [head, f"no pair shares {comparison.threshold:.0%} or more of its code"]
-    lines = [head, f"{len(flagged)} pair{'s' if len(flagged) != 1 else ''} share "
-                   f"{comparison.threshold:.0%} or more of their code (a prompt to look, not a verdict):"]
+    one = len(flagged) == 1
+    lines = [head, f"{len(flagged)} pair{'' if one else 's'} share{'s' if one else ''} "
+                   f"{comparison.threshold:.0%} or more of {'its' if one else 'their'} code "
+                   "(a prompt to look, not a verdict):"]
     width = max(len(p.a) for p in flagged[:limit])
     lines += [f"  {p.similarity:5.0%}  {p.a:<{width}}  {p.b}" for p in flagged[:limit]]
     if len(flagged) > limit:
