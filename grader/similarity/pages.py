@@ -50,8 +50,9 @@ def write_for_grading(folder: Path, out: Path, settings, jobs: int) -> dict | No
     except Exception as e:  # similarity is a prompt for a person; grading results stand
         print(f"nngrader: similarity not computed ({type(e).__name__}: {e})", file=sys.stderr)
         return None
-    for note in comparison.notes:
-        print(f"nngrader: similarity: {note}", file=sys.stderr)
+    for note in comparison.notes:  # an unreadable submission already has its result
+        if note.startswith("template"):
+            print(f"nngrader: similarity: {note}", file=sys.stderr)
     return {"threshold": f"{comparison.threshold:.0%}", "n": len(comparison.docs),
             "templates": [Path(t).name for t in comparison.templates],
             "pairs": rows, "more": max(0, len(comparison.flagged) - len(rows))}
