@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     register(sub)
     from .override_cli import register as register_override  # override
     register_override(sub)
+    from .similarity.cli import register as register_similarity
+    register_similarity(sub)
     return p
 
 
@@ -171,7 +173,11 @@ def cmd_grade(args) -> int:
         print(f"nngrader: {note}", file=sys.stderr)
     # Written once, at the end, from every result (new and up to date): always the whole class.
     write_atomic(args.out / "summary.csv", summary_csv(batch.results))
-    html.write_dashboard(batch.results, args.out, batch.elapsed_s)
+    similar = None
+    if not batch.interrupted:  # over every submission in the folder, after grading
+        from .similarity.pages import write_for_grading
+        similar = write_for_grading(args.folder, args.out, rubric.similarity, args.jobs)
+    html.write_dashboard(batch.results, args.out, batch.elapsed_s, rubric=rubric, similarity=similar)
     errored = sum(1 for r in batch.results if r.error)
     if batch.interrupted:
         print(f"nngrader: interrupted; {batch.graded} graded in this run and kept, "

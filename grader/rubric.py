@@ -7,6 +7,7 @@ halfway through a batch.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,10 +27,19 @@ LIMIT_KEYS = set(Limits.__dataclass_fields__)
 ROLE_KEYS = {"linear", "relu", "loss", "mlp"}
 INTERFACE_ROLES = ROLE_KEYS | {"module"}
 INTERFACE_JOBS = {"forward", "backward", "update", "train", "evaluate", "zero_grad"}
+SIMILARITY_KEYS = {"enabled", "threshold", "templates"}
 
 
 class RubricError(ValueError):
     """The rubric file is unreadable or names something that does not exist."""
+
+
+@dataclass(frozen=True)
+class SimilaritySettings:
+    """[similarity]: flag pairs of submissions that share code beyond the templates."""
+    enabled: bool = True
+    threshold: float = 0.5               # shared fingerprints over the smaller submission's
+    templates: tuple[Path, ...] = ()     # the skeleton handed out (relative to the rubric)
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class Rubric:
     python2: str = "convert"  # [submission] python2: "convert" with fissix, or "refuse"
     digest: str = ""      # content hash, so a cache knows when the rubric changed
     prefer: tuple = DEFAULT_PREFER  # [submission] prefer: which file is graded when several could be
+    similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
 
     def settings(self, check_id: str) -> dict:
         return self.checks[check_id]
@@ -67,7 +78,8 @@ def load_rubric(path: Path | None = None) -> Rubric:
         raise RubricError(f"{path}: cannot read the rubric ({e.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise RubricError(f"{path}: not valid TOML ({e})") from None
-    bad = set(data) - {"rubric", "limits", "roles", "checks", "families", "interface", "submission"}
+    bad = set(data) - {"rubric", "limits", "roles", "checks", "families", "interface", "submission",
+                       "similarity"}
     if bad:
         raise RubricError(f"{path}: unknown table [{sorted(bad)[0]}]")
     meta = data.get("rubric", {})
@@ -86,11 +98,21 @@ def load_rubric(path: Path | None = None) -> Rubric:
         limits=limits(path, data.get("limits", {})), roles=roles(path, data.get("roles", {})),
         interface=interface(path, data.get("interface", {})),
         python2=python2_policy(path, data.get("submission", {})),
-        digest=hashlib.sha256(raw).hexdigest()[:16],
+        digest=rubric_digest(raw, data),
         prefer=submission_prefer(path, data.get("submission", {})),
+        similarity=similarity(path, data.get("similarity", {})),
     )
     check_wall_budget(path, rubric)
     return rubric
+
+
+def rubric_digest(raw: bytes, data: dict) -> str:
+    """What grading depends on. [similarity] is left out: changing the threshold or the
+    templates must not regrade the class (a rubric without the table hashes as before)."""
+    if "similarity" not in data:
+        return hashlib.sha256(raw).hexdigest()[:16]
+    rest = {k: v for k, v in data.items() if k != "similarity"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 WALL_MARGIN_S = 5.0  # the sandbox's own start and the harness's bookkeeping
@@ -251,3 +273,27 @@ def python2_policy(path, table: dict) -> str:
     if value not in ("convert", "refuse"):
         raise RubricError(f"{path}: submission.python2 must be \"convert\" or \"refuse\", got {value!r}")
     return value
+def similarity(path, table) -> SimilaritySettings:
+    if not isinstance(table, dict):
+        raise RubricError(f"{path}: similarity must be a table, got {table!r}")
+    bad = set(table) - SIMILARITY_KEYS
+    if bad:
+        raise RubricError(f"{path}: similarity has unknown key {sorted(bad)[0]!r} "
+                          f"(allowed: {', '.join(sorted(SIMILARITY_KEYS))})")
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise RubricError(f"{path}: similarity.enabled must be true or false, got {enabled!r}")
+    threshold = number(path, "similarity.threshold", table.get("threshold", SimilaritySettings.threshold))
+    if threshold > 1:
+        raise RubricError(f"{path}: similarity.threshold is a fraction of shared code, "
+                          f"between 0 and 1; got {threshold:g}")
+    templates = table.get("templates", [])
+    if isinstance(templates, str):
+        templates = [templates]
+    if not isinstance(templates, list) or not all(isinstance(t, str) for t in templates):
+        raise RubricError(f"{path}: similarity.templates must be a list of file names, got {templates!r}")
+    found = tuple((Path(path).parent / t) for t in templates)
+    for t, name in zip(found, templates):
+        if not t.exists():
+            raise RubricError(f"{path}: similarity.templates: {name} not found (looked for {t})")
+    return SimilaritySettings(enabled, threshold, found)

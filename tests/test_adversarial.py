@@ -235,8 +235,15 @@ def batch(request, tmp_path_factory) -> Batch:
     return run_batch(request.param, tmp_path_factory.mktemp(f"adv-{request.param}"))
 
 
-def all_output_text(out: Path) -> str:
-    return "\n".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
+def all_output_text(out: Path, with_pair_pages: bool = True) -> str:
+    skip = set() if with_pair_pages else set(pair_pages(out))
+    return "\n".join(p.read_text(errors="replace") for p in out.rglob("*")
+                     if p.is_file() and p not in skip)
+
+
+def pair_pages(out: Path) -> list[Path]:
+    """The side-by-side pages `grade` writes for flagged pairs (OUT/similarity/A__B.html)."""
+    return sorted(p for p in (out / "similarity").glob("*__*.html") if p.is_file())
 
 
 def check(result: dict, cid: str) -> dict:
@@ -290,7 +297,7 @@ def test_no_connection_reached_the_hosts_loopback(batch):
 
 
 def test_no_secret_submission_rubric_or_reference_text_in_the_output(batch):
-    text = all_output_text(batch.out)
+    text = all_output_text(batch.out, with_pair_pages=False)
     assert batch.secret not in text
     assert LEAK_TOKEN not in text
     for marker in batch.markers:
@@ -298,6 +305,17 @@ def test_no_secret_submission_rubric_or_reference_text_in_the_output(batch):
     assert batch.reference_lines, "no reference lines to look for"
     for line in batch.reference_lines:
         assert line not in text, line
+    # The instructor's side-by-side pages of similar pairs show the two submissions' own
+    # code (escaped): an honest submission's marker may be on its own pages, nowhere else.
+    owners = dict(zip(batch.markers, [f"honest_{Path(h).stem}" for h in HONEST]))
+    for page in pair_pages(batch.out):
+        html = page.read_text(errors="replace")
+        assert batch.secret not in html and LEAK_TOKEN not in html, page.name
+        assert "<script" not in html and "<img src=" not in html, page.name
+        for marker in batch.markers:
+            assert marker not in html or owners.get(marker, "\0") in page.name, (page.name, marker)
+        for line in batch.reference_lines:
+            assert line not in html, (page.name, line)
 
 
 def test_no_file_created_or_changed_outside_the_output(batch):
@@ -308,8 +326,9 @@ def test_no_file_created_or_changed_outside_the_output(batch):
     extra = []
     for p in batch.out.rglob("*"):
         rel = p.relative_to(batch.out)
-        if p.is_file() and not (str(rel) in ("summary.csv", "index.html") or (
-                len(rel.parts) == 2 and rel.parts[1] in ("result.json", "feedback.md", "feedback.html"))):
+        if p.is_file() and not (str(rel) in ("summary.csv", "index.html", "similarity.csv") or (
+                len(rel.parts) == 2 and rel.parts[1] in ("result.json", "feedback.md", "feedback.html"))
+                or p in pair_pages(batch.out)):
             extra.append(str(rel))
     assert extra == []
 

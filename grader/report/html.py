@@ -199,8 +199,13 @@ def _footer(meta: Any) -> str:
 
 # ---- dashboard ----------------------------------------------------------------------------
 
-def write_dashboard(results: list[Result], out_dir: Path, elapsed_s: float | None) -> Path:
-    """Write OUT/index.html for the whole class and return its path."""
+def write_dashboard(results: list[Result], out_dir: Path, elapsed_s: float | None, *,
+                    rubric=None, similarity: dict | None = None) -> Path:
+    """Write OUT/index.html for the whole class and return its path. `similarity` is what
+    grader/similarity/pages.py returned (None: no section); `rubric` words the mistakes'
+    tips as the rubric's [families] does."""
+    from . import insight
+
     out_dir = Path(out_dir)
     results = sorted(results, key=lambda r: r.id)
     scored = [r for r in results if not _ungraded(r)]
@@ -217,6 +222,8 @@ def write_dashboard(results: list[Result], out_dir: Path, elapsed_s: float | Non
                  for r in results if r.error],
         students=[_student_row(r) for r in results],
         adjusted=_adjusted_rows(results),
+        mistakes=insight.mistakes(results, rubric.families if rubric is not None else None),
+        errored_checks=insight.errored_checks(results), similarity=similarity,
         footer=f"Written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by nngrader.")
     path = out_dir / "index.html"
     write_atomic(path, page)

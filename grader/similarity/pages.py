@@ -1,0 +1,113 @@
+"""What `grade` writes about similarity: OUT/similarity.csv, one side-by-side page per
+flagged pair (OUT/similarity/<a>__<b>.html) and the rows of the dashboard's section.
+
+All of it is for the instructor: nothing here touches a result.json, a score or a
+student's feedback. A failure here is reported and skipped; it never stops a batch.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from ..result import write_atomic
+from . import Comparison, compare, csv_text, folder_entries
+from .pairs import read_units
+from .regions import compare_units, segments
+
+FOLDER = "similarity"
+MAX_PAGES = 200          # pages (and dashboard rows) for the most similar pairs
+SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def page_names(pairs) -> list[str]:
+    """A file name per pair, readable and unique even when ids are not filenames."""
+    names, seen = [], set()
+    for p in pairs:
+        base = f"{SAFE.sub('_', p.a)[:60]}__{SAFE.sub('_', p.b)[:60]}"
+        name, n = base, 2
+        while name in seen:
+            name, n = f"{base}-{n}", n + 1
+        seen.add(name)
+        names.append(name + ".html")
+    return names
+
+
+def write_for_grading(folder: Path, out: Path, settings, jobs: int) -> dict | None:
+    """Compare the class, write the CSV and the pages; the dashboard section's data, or
+    None when [similarity] is off (stale files of an earlier run are removed then)."""
+    out = Path(out)
+    if not settings.enabled:
+        (out / "similarity.csv").unlink(missing_ok=True)
+        clear_pages(out / FOLDER, keep=set())
+        return None
+    try:
+        entries, _ = folder_entries(folder)
+        comparison = compare(entries, list(settings.templates), settings.threshold, jobs=jobs)
+        write_atomic(out / "similarity.csv", csv_text(comparison))
+        rows = write_pages(comparison, out)
+    except Exception as e:  # similarity is a prompt for a person; grading results stand
+        print(f"nngrader: similarity not computed ({type(e).__name__}: {e})", file=sys.stderr)
+        return None
+    for note in comparison.notes:  # an unreadable submission already has its result
+        if note.startswith("template"):
+            print(f"nngrader: similarity: {note}", file=sys.stderr)
+    return {"threshold": f"{comparison.threshold:.0%}", "n": len(comparison.docs),
+            "templates": [Path(t).name for t in comparison.templates],
+            "pairs": rows, "more": max(0, len(comparison.flagged) - len(rows))}
+
+
+def write_pages(comparison: Comparison, out: Path) -> list[dict]:
+    flagged = comparison.flagged[:MAX_PAGES]
+    names = page_names(flagged)
+    folder = out / FOLDER
+    clear_pages(folder, keep=set(names))
+    rows = []
+    for pair, name in zip(flagged, names):
+        write_atomic(folder / name, render_pair(comparison, pair))
+        rows.append({"a": pair.a, "b": pair.b, "similarity": f"{pair.similarity:.0%}",
+                     "href": f"{FOLDER}/{quote(name)}",
+                     "a_href": quote(pair.a) + "/feedback.html",
+                     "b_href": quote(pair.b) + "/feedback.html"})
+    return rows
+
+
+def clear_pages(folder: Path, keep: set[str]) -> None:
+    """Pair pages of an earlier run that are no longer flagged (only *__*.html files)."""
+    if folder.is_dir():
+        for p in folder.glob("*__*.html"):
+            if p.name not in keep:
+                p.unlink(missing_ok=True)
+
+
+def render_pair(comparison: Comparison, pair) -> str:
+    from ..report.html import _environment
+
+    da, db = comparison.doc(pair.a), comparison.doc(pair.b)
+    (src_a, units_a), (src_b, units_b) = read_units(da.path), read_units(db.path)
+    side_a, side_b, matches = compare_units(src_a, units_a, src_b, units_b, comparison.template)
+    return _environment().get_template("pair.html").render(
+        pair=pair, percent=f"{pair.similarity:.0%}", threshold=f"{comparison.threshold:.0%}",
+        templates=[Path(t).name for t in comparison.templates],
+        sides=[view("a", pair.a, side_a), view("b", pair.b, side_b)],
+        matches=[{"a": a, "b": b, "runs": n,
+                  "a_href": anchor("a", side_a, a), "b_href": anchor("b", side_b, b)}
+                 for a, b, n in matches])
+
+
+def view(key: str, sid: str, side) -> dict:
+    files = []
+    for i, (name, source) in enumerate(side.sources.items()):
+        marks = side.marks.get(name, {})
+        files.append({"name": name, "index": i, "lines": [
+            {"n": n, "id": f"{key}-{i}-L{n}", "hit": n in marks,
+             "parts": segments(line, marks.get(n, []))}
+            for n, line in enumerate(source.splitlines(), 1)]})
+    return {"key": key, "id": sid, "href": "../" + quote(sid) + "/feedback.html", "files": files}
+
+
+def anchor(key: str, side, unit: str) -> str:
+    file, line = side.first_line.get(unit, (None, 1))
+    index = list(side.sources).index(file) if file in side.sources else 0
+    return f"#{key}-{index}-L{line}"
