@@ -57,6 +57,7 @@ class Submission:
     choice: dict = field(default_factory=dict)  # {"graded", "not_graded", "why"} when several files could be it
     missing_modules: dict = field(default_factory=dict)  # bound name -> "torch (line 3 ...)"
     python2: bool = False                    # converted from Python 2 before grading
+    resets_gradients: bool = False           # its own code calls a zero_grad()-like method
 
     @classmethod
     def unreadable(cls, sid: str, path: Path, problem: str) -> "Submission":
@@ -258,6 +259,11 @@ def syntax_problem(name: str, source: str, err: SyntaxError) -> str:
     text = (err.text or "").strip()
     return (f"{name} has a syntax error on {where}: {err.msg}"
             + (f" (`{text[:60]}`)" if text else "") + "; Python cannot read the file")
+
+
+# a call of a gradient reset anywhere in the student's code (a training loop, a step method):
+# the grader's own loop then resets the gradients before each backward too, as theirs does
+RESET_CALL = re.compile(r"\.(zero_grads?|reset_grads?|clear_grads?|zero_gradients)\s*\(")
 
 
 def from_python2(source: str, name: str) -> str | None:
@@ -595,6 +601,7 @@ def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert
         module=Path(main).with_suffix("").as_posix().replace("/", "."),
         classes=tuple(c for n, t in parsed.items() for c in class_infos(t, n)),
         python2=bool(converted),
+        resets_gradients=any(RESET_CALL.search(src) for src in sources.values()),
         left_out=tuple(left_out), script_globals=script_globals, notes=tuple(notes),
         missing_modules=missing, choice=choice,
     )

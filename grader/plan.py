@@ -152,6 +152,7 @@ def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe],
     plan = {
         "version": 1, "seed": seed, "module": sub.module, "src_dir": "src", "work_dir": "work",
         "roles": qualified_roles(sub, roles), "interface": interface or {},
+        "resets_gradients": sub.resets_gradients,
         "limits": {"memory_mb": limits.memory_mb, "cpu_s": limits.cpu_s,
                    "file_size_mb": limits.file_size_mb, "open_files": limits.open_files,
                    "processes": limits.processes},

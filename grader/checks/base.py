@@ -110,8 +110,8 @@ def step_failure(ctx: Context, run: ProbeRun, name: str, who: str) -> tuple[Any,
 def exception_verdict(ctx: Context, err: dict | None, who: str) -> Verdict:
     err = err or {"type": "Error", "message": "unknown failure", "frames": []}
     details = {"exception": err["type"], "exception_message": err["message"],
-               "traceback": [f"{rename(ctx, f['file'])} line {f['line']} in {f['function']}: {f['code']}"
-                             for f in err.get("frames", [])]}
+               "traceback": [f"{rename(ctx, f['file'])}" + (f" line {f['line']}" if f.get("line") is not None else "")
+                             + f" in {f['function']}: {f['code']}" for f in err.get("frames", [])]}
     if err.get("probe_error"):
         return Verdict("error", f"{who}: {err['message']}", details)
     if err["type"] == "MemoryError":
@@ -133,7 +133,8 @@ def exception_verdict(ctx: Context, err: dict | None, who: str) -> Verdict:
     frames = err.get("frames") or []
     if frames:
         f = frames[-1]
-        where = f" at {rename(ctx, f['file'])} line {f['line']}" + (f" (`{f['code']}`)" if f["code"] else "")
+        line = f" line {f['line']}" if f.get("line") is not None else ""
+        where = f" at {rename(ctx, f['file'])}{line}" + (f" (`{f['code']}`)" if f["code"] else "")
     return Verdict("error", f"{who} raised {err['type']}: {err['message']}{where}", details)
 
 

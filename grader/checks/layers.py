@@ -293,8 +293,19 @@ def loss_rule(ctx: Context) -> LossRule:
         attrs = run.value.get("forward_attrs") or {}
         i = ctx.inputs["loss"]
         th = ctx.settings("loss.forward")["threshold"]
-        return lossvalue.identify(got, attrs, i["z"], i["y"], th) or lossvalue.fallback(got, attrs)
+        found = lossvalue.identify(got, attrs, i["z"], i["y"], th)
+        if found is None and lossvalue.probabilities(got, i["z"]):
+            return lossvalue.NONE
+        return found or lossvalue.fallback(got, attrs)
     return ctx.once("loss_rule", find)
+
+
+def results_in_attributes(ctx: Context) -> bool:
+    """Whether the submission's layers keep their outputs in attributes by design (the
+    linear layer's forward returns nothing and sets self.out): a loss doing the same is
+    consistent with it, not a forgotten return."""
+    run = ctx.probes.get("linear")
+    return bool(run and run.status == "ok" and "forward" in (run.value.get("read_from") or {}))
 
 
 def loss_value(got, attrs=None, rule=None):
@@ -310,6 +321,14 @@ def loss_forward(ctx: Context) -> Verdict:
     th = ctx.settings("loss.forward")["threshold"]
     rule = lossvalue.identify(got, attrs, z, y, th)
     per = ref.bce_per_sample(z, y)
+    if rule is not None and rule.source == "attr" and (got is None or lossvalue.probabilities(got, z)) \
+            and not results_in_attributes(ctx):
+        family = "loss_returns_nothing" if got is None else "loss_returns_probabilities"
+        returned = "nothing (None)" if got is None else "the probabilities sigmoid(z)"
+        return Verdict("fail", f"{who} computes the right {rule.convention} cross-entropy but "
+                       f"keeps it in {rule.where()} and returns {returned}: return the loss",
+                       {"convention": rule.convention, "read_from": rule.where(),
+                        "suspected": DESCRIBE[family]}, family=family, fraction=0.5)
     if rule is not None:
         value, form = loss_value(got, attrs, rule)
         where = "" if rule.source == "returned" else f", read from {rule.where()}"
@@ -349,7 +368,7 @@ def loss_convention(ctx: Context) -> str | None:
     if run is None or run.status != "ok":
         return None
     v = ctx.once("loss.forward", lambda: loss_forward(ctx))
-    return v.details.get("convention") if v.status == "pass" else None
+    return v.details.get("convention") if v.status == "pass" or v.fraction else None
 
 
 def loss_backward(ctx: Context) -> Verdict:

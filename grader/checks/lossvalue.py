@@ -28,6 +28,8 @@ class LossRule:
     convention: str | None = None  # mean | sum | per-sample, when the reference confirmed it
 
     def apply(self, returned, attrs=None):
+        if self.source == "none":
+            return None
         if self.source == "item":
             return returned[self.key] if isinstance(returned, tuple) and len(returned) > self.key else None
         if self.source == "attr":
@@ -40,6 +42,7 @@ class LossRule:
 
 
 DEFAULT = LossRule("returned")
+NONE = LossRule("none")  # the layer hands back no loss (probabilities only): use train's return
 
 
 def is_number(v) -> bool:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..observe import ProbeRun
 from .base import Context, Verdict, probe_failure
+from ..load import LAYER_METHODS
 from .families import DESCRIBE, constant_ratio
 from .layers import by_shape, grad_attr, loss_rule, loss_value, pieces
 
@@ -35,10 +36,14 @@ def driver_note(ctx: Context) -> str:
 def scalar_loss(value, returned=None, attrs=None, rule=None) -> float | None:
     """The objective the student's train minimises, from what its loss layer gave back
     (read by the loss probe's rule): a scalar as it is; per-sample losses as the MLP
-    reduced them (train's own scalar return when it has one, else their sum)."""
+    reduced them (train's own scalar return when it has one, else their sum); when the
+    loss layer hands back no loss at all, what train returned."""
     v, form = loss_value(value, attrs, rule)
     if form == "scalar":
         return v
+    if form == "missing":
+        r, rform = loss_value(returned)
+        return r if rform == "scalar" else None
     if isinstance(v, np.ndarray) and v.size:
         r, rform = loss_value(returned)
         return r if rform == "scalar" and r is not None else float(v.sum())
@@ -47,13 +52,20 @@ def scalar_loss(value, returned=None, attrs=None, rule=None) -> float | None:
 
 def layer_gradients(run: ProbeRun, inputs: dict, k: int) -> dict:
     """dW and db of linear layer k as (in, out) and (out,) arrays, with where they came from."""
-    W, b = inputs[f"W{k}"], inputs[f"b{k}"]
+    return gradients_of(run.value.get("where"), run.value.get(gradients_key(run)),
+                        run.value.get("update"), inputs[f"W{k}"], inputs[f"b{k}"], k)
+
+
+def gradients_of(where_all, gradients, update, W, b, k: int) -> dict:
+    """Layer k's dW and db from a step's evidence: what backward returned, the gradients
+    the layer (or the network) kept, else the parameter change of a step at learning rate 1
+    (`update`: the parameters after it, in the grader's layout)."""
     n_in, n_out = W.shape
-    where = (run.value.get("where") or {}).get(str(k)) or {}
+    where = (where_all or {}).get(str(k)) or {}
     out_in = where.get("layout") == "out_in"
     folded = bool(where.get("folded"))
     w_shape = (n_out, n_in + folded) if out_in else (n_in + folded, n_out)
-    evidence = (run.value.get(gradients_key(run)) or {}).get(str(k)) or {}
+    evidence = (gradients or {}).get(str(k)) or {}
     got, attrs = pieces(evidence.get("returned")), evidence.get("attrs") or {}
     index = k if evidence.get("owner_is_network") else None  # dW1 on the network itself
     found = {}
@@ -69,7 +81,7 @@ def layer_gradients(run: ProbeRun, inputs: dict, k: int) -> dict:
                 found[f"b{k}"] = (arr[-1], src + " (bias row)")
                 arr = arr[:-1]
         if arr is None:  # the parameter change of one step at learning rate 1 (grader's layout)
-            after = (run.value.get("update") or {}).get(f"{name}{k}")
+            after = (update or {}).get(f"{name}{k}")
             before = W if name == "W" else b
             if isinstance(after, np.ndarray) and after.size == before.size:
                 arr, src = before - after.reshape(before.shape), "parameter change of one step (lr 1)"
@@ -275,7 +287,9 @@ def dynamic_violations(run: ProbeRun) -> list[str]:
 def separation(ctx: Context) -> Verdict:
     who = "layer separation"
     empty = stubs(ctx)
-    if empty:
+    layer_methods = sum(len([m for m in c.methods if m in LAYER_METHODS]) for c in ctx.submission.classes
+                        if c.name in layer_class_names(ctx))
+    if empty and (stubs(ctx, ("linear",)) or 2 * len(empty) >= layer_methods):
         return Verdict("fail", f"the layers are not implemented yet ({', '.join(empty[:4])} "
                        "does nothing), so there is no separation to credit",
                        {"stubs": empty}, family="stub_methods")

@@ -60,7 +60,7 @@ def loss_nonnegative(ctx: Context) -> Verdict:
     inputs = ctx.inputs[PROBE]
     tol = ctx.settings("loss.nonnegative")["threshold"]
     shape = ctx.once("loss.forward", lambda: loss_forward(ctx))
-    if shape.family in ("loss_returns_probabilities", "loss_returns_nothing"):
+    if shape.family in ("loss_returns_probabilities", "loss_returns_nothing") and not shape.fraction:
         return Verdict("fail", f"{who}: {DESCRIBE[shape.family]}, so there is no loss to check "
                        "(see loss.forward)", {"suspected": DESCRIBE[shape.family]}, family=shape.family)
     rule = loss_rule(ctx)

@@ -10,15 +10,16 @@ import numpy as np
 
 from .base import Context, Verdict
 from .families import DESCRIBE
-from .layers import loss_convention, loss_value
+from .layers import loss_convention, loss_rule, loss_value
 from .network import network_run
 
 CHANCE = math.log(2.0)
 
 
-def mean_loss(value, n: int, convention: str | None) -> float | None:
-    """Per-sample mean loss, whatever the student's convention (mean, sum, per-sample)."""
-    v, form = loss_value(value)
+def mean_loss(value, n: int, convention: str | None, attrs=None, rule=None) -> float | None:
+    """Per-sample mean loss, whatever the student's convention (mean, sum, per-sample) and
+    wherever the loss layer put it (the loss probe's rule)."""
+    v, form = loss_value(value, attrs, rule)
     if form == "scalar":
         return v / n if convention == "sum" else v
     if isinstance(v, np.ndarray) and v.size == n:
@@ -32,9 +33,11 @@ def accuracy(logits, y) -> float | None:
     return float(np.mean((logits.reshape(y.shape) > 0) == (y > 0.5)))
 
 
-def curve(run: dict, y: np.ndarray, convention: str | None) -> dict:
+def curve(run: dict, y: np.ndarray, convention: str | None, rule=None) -> dict:
     n = len(y)
-    losses = [mean_loss(v, n, convention) for v in run.get("loss") or []]
+    kept = run.get("loss_attrs") or []
+    losses = [mean_loss(v, n, convention, kept[i] if i < len(kept) else None, rule)
+              for i, v in enumerate(run.get("loss") or [])]
     if all(v is None for v in losses):
         losses = [mean_loss(v, n, convention) for v in run.get("returned") or []]
     orders = run.get("order") or []
@@ -89,7 +92,7 @@ def training_verdict(ctx: Context, cid: str, probe: str, task: str) -> Verdict:
         return failed
     params = ctx.settings(cid)["params"]
     y = ctx.inputs[probe]["y"]
-    curves = [curve(r, y, loss_convention(ctx)) for r in runs]
+    curves = [curve(r, y, loss_convention(ctx), loss_rule(ctx)) for r in runs]
     verdicts = [diagnose(c) for c in curves]
     target = params.get("loss_target")
     good = []
@@ -160,7 +163,7 @@ def init_loss(ctx: Context) -> Verdict:
     if failed:
         return failed
     y = ctx.inputs["train_overfit20"]["y"]
-    first = [curve(r, y, loss_convention(ctx))["loss"][:1] for r in runs]
+    first = [curve(r, y, loss_convention(ctx), loss_rule(ctx))["loss"][:1] for r in runs]
     values = [v[0] for v in first if v and v[0] is not None]
     if not values:
         return Verdict("error", f"{who}: no loss was observed on the first step")

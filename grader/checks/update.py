@@ -15,7 +15,8 @@ from ..plan import UPDATE_L2, UPDATE_LR, UPDATE_MOMENTUM
 from ..reference import mlp as ref_mlp
 from .base import Context, Verdict
 from .families import DESCRIBE
-from .network import network_run
+from .layers import loss_convention
+from .network import gradients_of, network_run
 
 WEIGHTS, BIASES = ("W1", "W2"), ("b1", "b2")
 
@@ -65,35 +66,117 @@ def unreachable(scs: dict, name: str, who: str) -> Verdict | None:
     return None
 
 
+def close(a, b, rel: float = 1e-4) -> bool:
+    if a is None or b is None or a.size != b.size:
+        return False
+    a, b = a.reshape(-1), b.reshape(-1)
+    return norm(a - b) <= rel * max(norm(b), 1e-12)
+
+
+def reference_gradients(ctx: Context, params: dict) -> dict | None:
+    """The reference gradients at these parameters, scaled to the student's objective (a
+    summed loss has N times the gradient of a mean one)."""
+    i = ctx.inputs["update"]
+    if any(params.get(k) is None for k in WEIGHTS + BIASES):
+        return None
+    try:
+        _, g = ref_mlp.loss_and_grads(i["x"], i["y"], params["W1"], params["b1"].reshape(-1),
+                                      params["W2"], params["b2"].reshape(-1))
+    except ValueError:  # parameters of the wrong shape (a bias grown to one row per sample)
+        return None
+    k = len(i["x"]) if loss_convention(ctx) == "sum" else 1.0
+    return {key: g[key] * k for key in WEIGHTS + BIASES}
+
+
+def own_gradients(ctx: Context, sc: dict, step: int) -> dict | None:
+    """The gradients the student's own backward produced during that step."""
+    st = (sc.get("steps") or [])[step - 1] if len(sc.get("steps") or []) >= step else {}
+    before = params_at(sc, step - 1)
+    out = {}
+    for k in (1, 2):
+        W, b = before.get(f"W{k}"), before.get(f"b{k}")
+        if W is None or b is None or b.size != W.shape[1]:
+            return None
+        found = gradients_of(sc.get("where"), st.get("gradients"), None, W, b.reshape(-1), k)
+        out.update({name: arr for name, (arr, _) in found.items()})
+    return out if all(out.get(k) is not None for k in WEIGHTS) else None
+
+
+OWN = "your backprop's gradient"
+
+
+def gradient_sources(ctx: Context, sc: dict, step: int) -> list[tuple[str, dict]]:
+    """(label, gradients) to compare a step with: the student's own backprop first, then
+    the reference (a step is right when it follows either: a wrong gradient is the
+    gradient checks' business, not the update rule's)."""
+    out = []
+    own = own_gradients(ctx, sc, step)
+    if own is not None:
+        out.append((OWN, own))
+    ref = reference_gradients(ctx, params_at(sc, step - 1))
+    if ref is not None:
+        out.append(("the exact gradient", ref))
+    return out
+
+
+def matching_source(sc: dict, step: int, sources, scale: float, keys=WEIGHTS):
+    """The first gradient source under which every step of `keys` equals -scale·gradient."""
+    for label, g in sources:
+        if all(close(delta(sc, step, k), -scale * g[k].reshape(-1)) for k in keys):
+            return label, g
+    return None
+
+
 def direction(ctx: Context) -> Verdict:
+    """One plain step moves the weights by exactly -η times the gradient (tips 7, 8b)."""
     who = "update direction"
     scs, failed = scenario_or_verdict(ctx, who, "plain")
     if failed:
         return failed
     plain = scs["plain"]
-    i = ctx.inputs["update"]
-    _, g = ref_mlp.loss_and_grads(i["x"], i["y"], i["W1"], i["b1"], i["W2"], i["b2"])
-    cosines = {}
-    for key in WEIGHTS:
-        d = delta(plain, 1, key)
-        if d is None or norm(d) == 0:
-            continue
-        ref = g[key] if d.shape == g[key].shape else g[key].T
-        cosines[key] = float(np.sum(d * -ref) / (norm(d) * norm(ref)))
-    details = {"cosine_with_minus_gradient": cosines, "learning_rate": UPDATE_LR}
-    if not cosines:
+    eta = UPDATE_LR
+    sources = gradient_sources(ctx, plain, 1)
+    details = {"learning_rate": eta}
+    steps = {k: delta(plain, 1, k) for k in WEIGHTS}
+    if all(d is None or norm(d) == 0 for d in steps.values()):
         return Verdict("fail", "one training step changed no weight at all", details, family="no_update")
-    if min(cosines.values()) < -0.5:
+    hit = matching_source(plain, 1, sources, eta)
+    if hit:
+        return Verdict("pass", f"each step is −η·gradient (η = {eta:g}; checked against "
+                       f"{hit[0]})", {**details, "compared_with": hit[0]})
+    if matching_source(plain, 1, sources, eta * eta):
+        details["suspected"] = DESCRIBE["lr_squared"]
+        return Verdict("fail", f"{DESCRIBE['lr_squared']}: with η = {eta:g} the weights move by "
+                       f"{eta * eta:g}·gradient", details, family="lr_squared")
+    g = sources[0][1] if sources else None
+    cosines = {}
+    for key, d in steps.items():
+        if d is None or norm(d) == 0 or g is None:
+            continue
+        ref = g[key].reshape(d.shape) if g[key].size == d.size else None
+        if ref is not None and norm(ref):
+            cosines[key] = float(np.sum(d * -ref) / (norm(d) * norm(ref)))
+    details["cosine_with_minus_gradient"] = cosines
+    if cosines and min(cosines.values()) < -0.5:
         bad = min(cosines, key=cosines.get)
         details["suspected"] = DESCRIBE["gradient_ascent"]
         return Verdict("fail", f"{DESCRIBE['gradient_ascent']}: the step on {bad} points up the "
                        f"gradient (cosine with the descent direction {cosines[bad]:.2f})", details,
                        family="gradient_ascent")
-    if min(cosines.values()) < 0.5:
-        bad = min(cosines, key=cosines.get)
-        return Verdict("fail", f"the step on {bad} is not along the negative gradient (cosine "
-                       f"{cosines[bad]:.2f})", details)
-    return Verdict("pass", "weights move against the gradient (gradient descent)", details)
+    if not sources:
+        return Verdict("error", f"{who}: the gradients could not be read, so the step cannot be "
+                       "compared with them", details)
+    if sources[0][0] != OWN and min(cosines.values(), default=1.0) >= 0.5:
+        # backprop's own gradient is not visible, and the exact one may differ from it by a
+        # gradient bug (the gradient checks' business): judge only the direction here
+        return Verdict("pass", f"weights move against the gradient (cosine with the exact "
+                       f"gradient {min(cosines.values(), default=1.0):.2f}; your backprop's own "
+                       "gradient is not visible, so the step's size was not compared)", details)
+    key = min(cosines, key=cosines.get) if cosines else WEIGHTS[0]
+    d, ref = steps.get(key), sources[0][1][key]
+    scale = float(np.sum(d.reshape(-1) * -ref.reshape(-1)) / max(np.sum(ref * ref), 1e-300)) if d is not None else 0.0
+    return Verdict("fail", f"the step on {key} is not −η·gradient: it is {scale / eta:.3g}·η times "
+                   f"the gradient along it (cosine {cosines.get(key, float('nan')):.2f})", details)
 
 
 def bias(ctx: Context) -> Verdict:
@@ -116,7 +199,29 @@ def bias(ctx: Context) -> Verdict:
             family = family or "bias_frozen"
     if problems:
         return Verdict("fail", "; ".join(problems), {"suspected": DESCRIBE.get(family)}, family=family)
-    return Verdict("pass", "both biases are updated and keep their shape")
+    wrong = wrong_bias_steps(plain, gradient_sources(ctx, plain, 1))
+    if wrong:
+        return Verdict("fail", f"{DESCRIBE['bias_wrong_grad']}: {wrong}",
+                       {"suspected": DESCRIBE["bias_wrong_grad"]}, family="bias_wrong_grad")
+    return Verdict("pass", "both biases are updated by −η·db and keep their shape")
+
+
+def wrong_bias_steps(plain: dict, sources) -> str | None:
+    """How a bias step differs from -η·db, when the weights' steps follow some gradient
+    source exactly (so the convention is known); None when the biases follow it too."""
+    hit = matching_source(plain, 1, sources, UPDATE_LR)
+    if hit is None:
+        return None  # the weights' own step is off: update.direction says how
+    label, g = hit
+    for key, other in (("b1", "b2"), ("b2", "b1")):
+        d = delta(plain, 1, key)
+        if d is None or g.get(key) is None or g.get(other) is None \
+                or close(d, -UPDATE_LR * g[key].reshape(-1)):
+            continue  # (a wrong db itself is linear.backward's and the gradient check's business)
+        theirs = -UPDATE_LR * g[other].reshape(-1)
+        if theirs.size == 1 and np.allclose(d, theirs[0], rtol=1e-4) or close(d, theirs):
+            return f"{key} moves by −η·d{other} (the other layer's bias gradient) instead of −η·d{key}"
+    return None
 
 
 def layers(ctx: Context) -> Verdict:
@@ -170,11 +275,28 @@ def l2(ctx: Context) -> Verdict:
                    "per step)", details)
 
 
+def accumulated(ctx: Context, plain: dict) -> bool:
+    """Whether the second plain step carries the first step's gradient again (gradients
+    summed into dW and never reset): -η·(g0 + g1) instead of -η·g1."""
+    first = reference_gradients(ctx, params_at(plain, 0))
+    second = reference_gradients(ctx, params_at(plain, 1))
+    if first is None or second is None or not matching_source(plain, 1, [("ref", first)], UPDATE_LR):
+        return False
+    both = {k: first[k] + second[k] for k in WEIGHTS}
+    return bool(matching_source(plain, 2, [("sum", both)], UPDATE_LR)) and \
+        not matching_source(plain, 2, [("ref", second)], UPDATE_LR)
+
+
 def momentum(ctx: Context) -> Verdict:
     who = "momentum"
     scs, failed = scenario_or_verdict(ctx, who, "plain", "momentum", needs="momentum")
     if failed:
         return failed
+    if accumulated(ctx, scs["plain"]):
+        return Verdict("fail", f"{DESCRIBE['grad_accumulated']}: without momentum the second "
+                       "step is −η·(g₀ + g₁), carrying the first step's gradient again, as a "
+                       "momentum of 1 that never decays would", {"suspected": DESCRIBE["grad_accumulated"]},
+                       family="grad_accumulated")
     mu = UPDATE_MOMENTUM
     details, worst, worst_key = {"momentum": mu}, 0.0, None
     ema = False

@@ -22,8 +22,8 @@ class ProbeError(Exception):
 
 def encode(value, depth=0):
     """Turn what student code returned into plain JSON data, never trusting its type."""
-    if depth > 4:
-        return {"__repr__": "nested too deeply"}
+    if depth > 6:
+        return {"__repr__": "a value nested more than 6 levels deep"}
     if value is None or isinstance(value, (bool, str)):
         return value if not isinstance(value, str) else value[:2000]
     if isinstance(value, (int, float)):

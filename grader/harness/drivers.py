@@ -80,6 +80,7 @@ def reached_by(binding):
 
 class StudentTrain:
     kind = "student-train"
+    cols = False
 
     def __init__(self, net, student):
         self.fn = next((getattr(net.net, n) for n in student.methods("mlp", "train")
@@ -96,6 +97,7 @@ class StudentTrain:
 
 class ModuleTrain:
     kind = "module-train"
+    cols = False
 
     def __init__(self, net, student):
         module = student.module()
@@ -117,6 +119,7 @@ class ModuleTrain:
 class GraderLoop:
     """forward, loss, backward, update of the student's network, called by the grader."""
     kind = "grader-loop"
+    cols = False
 
     def __init__(self, net, student):
         obj = net.net
@@ -135,10 +138,11 @@ class GraderLoop:
     def step(self, net, offer):
         obj, student = net.net, net.student
         x, y = offer["x"], offer["y"]
-        for target in [obj] + [v for _, _, v in net.layers()]:
-            zero = next((getattr(target, n) for n in names.ZERO_GRAD if callable(getattr(target, n, None))), None)
-            if zero is not None:
-                zero()
+        if student.resets_gradients:  # the student's own code resets them: so does this loop
+            targets = [obj] if has_method(obj, names.ZERO_GRAD) else [v for _, _, v in net.layers()]
+            for target in targets:
+                if has_method(target, names.ZERO_GRAD):
+                    method(target, names.ZERO_GRAD)()
         out = self.forward(obj, student, x, y)
         loss = net.loss_for(obj, out, offer)
         if isinstance(out, np.ndarray) and out.size == len(x):
@@ -181,6 +185,7 @@ class GraderLayers:
     """The student's layers, driven by the grader: forward through linear, ReLU, linear and
     the loss; backward in reverse; each layer updates itself."""
     kind = "grader-layers"
+    cols = False
 
     def __init__(self, net, student):
         found = net.layer_objects()
@@ -283,8 +288,8 @@ class Network:
                 absent.append(str(e))
                 continue
             if kind.kind not in Network.CHOSEN:  # decided once per probe
-                Network.CHOSEN[kind.kind] = self.trial(driver, x, y)
-            index, error = Network.CHOSEN[kind.kind]
+                Network.CHOSEN[kind.kind] = (*self.trial(driver, x, y), driver.cols)
+            index, error, driver.cols = Network.CHOSEN[kind.kind]
             if index is not None:
                 return driver, index
             self.failed.append({"driver": kind.kind, "label": driver.label, "error": error})
@@ -292,7 +297,17 @@ class Network:
         raise ProbeError("could not train the network: " + "; ".join(tried + absent)[:900])
 
     def trial(self, driver, x, y):
-        """(index of the binding to use, first error)."""
+        """(index of the binding to use, first error): samples in rows first, then, when no
+        binding runs that way, in columns (x as (features, batch)) for a student train."""
+        index, error = self.trial_layout(driver, x, y)
+        if index is None and driver.kind in ("student-train", "module-train"):
+            cols, _ = self.trial_layout(driver, x.T, y.T)
+            if cols is not None:
+                driver.cols = True
+                return cols, None
+        return index, error
+
+    def trial_layout(self, driver, x, y):
         ran, first_error = None, None
         for i in range(12):
             scratch = self.scratch()
@@ -349,10 +364,12 @@ class Network:
         """One training step; returns (what the call returned, hyper-parameters reached)."""
         self.tracer.reset()
         reached = set_hyper_attrs(self.net, lr, momentum, l2)
-        if self._optimizer is not None:
-            reached |= set_hyper_attrs(self._optimizer, lr, momentum, l2)
+        if getattr(self.driver, "cols", False):  # the student's train wants (features, batch)
+            x, y = x.T, y.T
         offer = step_offer(x, y, lr, momentum, l2, self.seed)
         option = self.driver.options(self, offer)[self.chosen]
+        if self._optimizer is not None:  # one the network holds, or built for a training function
+            reached |= set_hyper_attrs(self._optimizer, lr, momentum, l2)
         returned = option()
         if isinstance(returned, Looped):  # the grader's loops report what they reached
             returned, reached = returned.value, reached | returned.reached

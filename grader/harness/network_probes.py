@@ -91,10 +91,11 @@ def probe_update(student, args):
             net = Network(student, x, y, W1.shape[1], int(args.get("seed", 0)))
             net.plant(W1, b1, W2, b2)
             rec["before"] = {k: encode(v) for k, v in net.read().items()}
-            rec["driver"] = net.driver.kind
+            rec["driver"], rec["where"] = net.driver.kind, net.where()
             for _ in range(int(sc.get("steps", 1))):
                 s = step_record(net, x, y, sc["lr"], sc["momentum"], sc["l2"])
                 s["params"] = {k: encode(v) for k, v in net.read().items()}
+                s["gradients"] = net.gradients()  # as backward left them, before the update
                 rec["steps"].append(s)
             rec["ok"] = True
         except Exception as e:

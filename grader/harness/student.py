@@ -16,6 +16,7 @@ class Student:
         self.roles = plan.get("roles") or {}
         self.module_name = plan.get("module")
         self.interface = plan.get("interface") or {}
+        self.resets_gradients = bool(plan.get("resets_gradients"))  # calls zero_grad() itself
 
     def module(self):
         return importlib.import_module(self.module_name)
