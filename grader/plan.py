@@ -163,14 +163,16 @@ def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe],
 
 # ---------------------------------------------------------------- the whole network
 
-MLP_N, MLP_IN, MLP_HID = 6, 5, 4
+# N = 7: no array of the network probes is (MLP_IN + 1, MLP_HID), the shape of a first
+# layer with its bias folded in, so a layer's inputs are never taken for its weights
+MLP_N, MLP_IN, MLP_HID = 7, 5, 4
 
 
 def network_params(seed: int, name: str, margin: float = 0.05) -> dict:
     """x, y and weights with every hidden pre-activation at least `margin` from zero, so
     a centred difference of h = 1e-5 never crosses a ReLU kink (course notes: kinks)."""
     r = rng(seed, name)
-    y = np.array([[1.0], [0.0], [0.0], [1.0], [1.0], [0.0]])
+    y = np.array([[1.0], [0.0], [0.0], [1.0], [1.0], [0.0], [1.0]])
     for _ in range(1000):
         x = r.normal(size=(MLP_N, MLP_IN))
         W1, b1 = r.normal(scale=0.6, size=(MLP_IN, MLP_HID)), r.normal(scale=0.3, size=MLP_HID)

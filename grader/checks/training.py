@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from ..reference import layers as ref
 from .base import Context, Verdict
 from .families import DESCRIBE
 from .layers import loss_convention, loss_rule, loss_value
@@ -33,9 +34,29 @@ def accuracy(logits, y) -> float | None:
     return float(np.mean((logits.reshape(y.shape) > 0) == (y > 0.5)))
 
 
+def run_convention(run: dict, y: np.ndarray, fallback: str | None, rule=None) -> str | None:
+    """mean or sum, as the loss of this run's first epoch shows against the cross-entropy of
+    the scores it saw (a loss written for samples in columns may reduce differently than the
+    loss probe, fed rows, showed); the loss probe's convention when that cannot tell."""
+    losses, logits = run.get("loss") or [], run.get("logits") or []
+    kept = (run.get("loss_attrs") or [None])[0]
+    if not losses or not logits or not isinstance(logits[0], np.ndarray) or logits[0].size != y.size:
+        return fallback
+    v, form = loss_value(losses[0], kept, rule)
+    if form != "scalar":
+        return fallback
+    order = (run.get("order") or [None])[0]
+    per = ref.bce_per_sample(logits[0].reshape(y.shape), aligned(y, order))
+    for conv, exp in (("mean", per.mean()), ("sum", per.sum())):
+        if abs(v - exp) <= 1e-6 * max(abs(exp), 1e-12):
+            return conv
+    return fallback
+
+
 def curve(run: dict, y: np.ndarray, convention: str | None, rule=None) -> dict:
     n = len(y)
     kept = run.get("loss_attrs") or []
+    convention = run_convention(run, y, convention, rule)
     losses = [mean_loss(v, n, convention, kept[i] if i < len(kept) else None, rule)
               for i, v in enumerate(run.get("loss") or [])]
     if all(v is None for v in losses):

@@ -546,6 +546,8 @@ class Network:
         (what it returned, its name), or (None, None) when there is none."""
         if isinstance(self.net, GraderNet):
             return None, None  # no network of the student's to evaluate
+        if getattr(self.driver, "cols", False):  # trained on (features, batch): evaluated so too
+            x, y = x.T, y.T
         offered = {"x": x, "y": y, "batch_size": len(x), "quiet": Keep(False), "train_flag": False,
                    "loss_fn": Loss(self.student).ce, "seed": self.seed, **hyper()}
         fn = next((getattr(self.net, n) for n in self.student.methods("mlp", "evaluate")
