@@ -141,13 +141,15 @@ def linear_index(obj, d_in, hidden, args=()):
     (or is handed, for forward(x, W, b)); None when it cannot tell."""
     first = {(d_in, hidden), (hidden, d_in), (d_in + 1, hidden), (hidden, d_in + 1)}
     second = {(hidden, 1), (1, hidden), (hidden + 1, 1), (1, hidden + 1)}
-    shapes = {v.shape for p, v in arrays(obj, 2).items() if is_param_path(p) and not bias_named(p)}
-    if not shapes:  # a layer that holds nothing: forward(x, W, b) is handed its weights
-        shapes = {a.shape for a in args[1:] if isinstance(a, np.ndarray) and a.ndim == 2}
-    if shapes & first and not shapes & second:
-        return 1
-    if shapes & second and not shapes & first:
-        return 2
+    held = {p: v.shape for p, v in arrays(obj, 2).items() if is_param_path(p) and not bias_named(p)}
+    named = {s for p, s in held.items() if W_PREFERRED.match(p.leaf())}
+    passed = {a.shape for a in args[1:] if isinstance(a, np.ndarray) and a.ndim == 2}
+    # what it holds, else what its name says is a weight, else (forward(x, W, b)) what it is handed
+    for shapes in (set(held.values()), named, passed):
+        if shapes & first and not shapes & second:
+            return 1
+        if shapes & second and not shapes & first:
+            return 2
     return None
 
 

@@ -103,6 +103,7 @@ W_PREFERRED = re.compile(r"^(w|weights?|kernel|theta|w_?\d|weights?_?\d|value|da
 B_PREFERRED = re.compile(r"^(b|bias(es)?|b_?\d|bias(es)?_?\d|value|data|val|param|intercept)$", re.I)
 # gradients, velocities and caches (dW, grad_W, vW, W_velocity, cache['W']): never a parameter
 GRADISH = re.compile(r"((?-i:^d[A-Z_0-9])|^d(w|b|x|weights?|bias(es)?)\d*$|^[vmsg]_?(w|b|weights?|bias(es)?)\d*$|"
+                     r"^[vmsg]_?d(w|b|weights?|bias(es)?)\d*$|"
                      r"^v_|(?-i:^v[A-Z])|^v$|^vel|"
                      r"^m_|^g_|grad|vel|mom|delta|prev|cache|old|update|change|^last|_v$|_m$|^s_|"
                      r"^acc|^sum|^mean|^best|^init|history)", re.I)
