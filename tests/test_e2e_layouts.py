@@ -86,3 +86,46 @@ def test_buggy_layout_loses_the_points_of_its_bug(layouts, key):
     expected = set(spec.get("ta_lost", [])) | set(spec.get("ta_future", []))
     lost = {cid for cid, c in checks.items() if c["status"] != "pass"}
     assert lost == expected, sorted((cid, checks[cid]["message"][:160]) for cid in lost ^ expected)
+
+
+# ---------------------------------------------------------------- the rubric's [interface]
+
+ROLES = '''[roles]
+linear = "Affine"
+relu = "Rectifier"
+loss = "LogLoss"
+mlp = "Model"
+'''
+
+INTERFACE = '''
+[interface.linear]
+methods = { forward = "apply", backward = "reverse", update = "nudge" }
+args = { speed = "lr", drag = "momentum", shrink = "l2", fan_a = "d_in", fan_b = "d_out" }
+
+[interface.relu]
+methods = { forward = "apply", backward = "reverse" }
+
+[interface.loss]
+methods = { forward = "apply", backward = "reverse" }
+
+[interface.mlp]
+methods = { forward = "run", train = "learn_batch", evaluate = "score" }
+args = { width = "hidden", depth_total = 2, speed = "lr", drag = "momentum", shrink = "l2" }
+'''
+
+
+def test_interface_table_drives_a_course_skeleton_nngrader_cannot_guess(tmp_path):
+    from conftest import REPO, run_cli
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "own.py").write_text((FIXTURES / "interface" / "own_skeleton.py").read_text())
+    plain = grade_folder(folder, tmp_path / "plain").results["own"]
+    assert plain["score"] < plain["max_score"] / 2  # nothing to call by the usual names
+    rubric = tmp_path / "course.toml"
+    default = (REPO / "rubrics" / "default.toml").read_text()
+    rubric.write_text(default.replace("[roles]\n", ROLES, 1) + INTERFACE)
+    proc = run_cli("grade", folder, "--out", tmp_path / "named", "--rubric", rubric)
+    assert proc.returncode == 0, proc.stderr
+    import json
+    result = json.loads((tmp_path / "named" / "own" / "result.json").read_text())
+    assert {c["id"]: c["message"] for c in result["checks"] if c["status"] != "pass"} == {}

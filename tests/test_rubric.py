@@ -66,7 +66,24 @@ BAD = {
     "check-not-a-table": ('[checks]\n"linear.forward" = 3\n', "linear.forward"),
     "string-seed": ('[rubric]\nseed = "abc"\n', "seed"),
     "not-toml": ('[checks."linear.forward"\npoints = 2\n', "not valid TOML"),
+    "interface-role": ('[interface.softmax]\nmethods = { forward = "go" }\n', "softmax"),
+    "interface-job": ('[interface.mlp]\nmethods = { fit = "go" }\n', "interface.mlp.methods"),
+    "interface-key": ('[interface.mlp]\nnames = { fit = "go" }\n', "interface.mlp"),
+    "interface-meaning": ('[interface.mlp]\nargs = { speed = "velocity" }\n', "velocity"),
+    "submission-key": ('[submission]\npython3 = "yes"\n', "python3"),
+    "submission-python2": ('[submission]\npython2 = "maybe"\n', "python2"),
 }
+
+
+def test_interface_table_is_read_into_methods_and_meanings(tmp_path):
+    p = tmp_path / "course.toml"
+    p.write_text('[interface.loss]\nmethods = { forward = "apply" }\n'
+                 '[interface.mlp]\nmethods = { train = "learn" }\n'
+                 'args = { speed = "lr", depth = 2, mode = { value = "fit" } }\n')
+    iface = load_rubric(p).interface
+    assert iface["loss"]["methods"] == {"loss_forward": "apply"}  # looked up as the loss's
+    assert iface["mlp"] == {"methods": {"train": "learn"},
+                            "args": {"speed": "lr", "depth": 2, "mode": ("literal", "fit")}}
 
 
 @pytest.mark.parametrize("text,key", BAD.values(), ids=BAD.keys())

@@ -260,7 +260,8 @@ class Network:
         self._optimizer = None
         self.sample = (x, y)
         if student.roles.get("mlp"):
-            self.tracer.wrap_network(student.cls("mlp"))
+            named = ((student.interface.get("mlp") or {}).get("methods") or {}).values()
+            self.tracer.wrap_network(student.cls("mlp"), named)
             try:
                 self.net, self.params, self.how = build_network(student, x, y, hidden, seed)
             except ProbeError as e:

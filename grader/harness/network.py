@@ -67,8 +67,8 @@ class Tracer:
             if original is not None:
                 setattr(cls, name, self._layer_method(original, job))
 
-    def wrap_network(self, cls):
-        for name in NET_METHODS:
+    def wrap_network(self, cls, extra=()):
+        for name in tuple(extra) + NET_METHODS:
             original = original_of(cls, name)
             if original is not None:
                 setattr(cls, name, self._net_method(original, name))

@@ -1,0 +1,82 @@
+"""The harness's call binding: parameter meanings from names, parts of names, defaults,
+position and the rubric's [interface] table (grader/harness/calling.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader.harness.boundary import ProbeError
+from grader.harness.calling import Choices, Keep, bind, bindings, meaning_of, unexplained
+
+
+def train_offer(x=1, y=2):
+    return {"x": x, "y": y, "lr": 0.1, "momentum": 0.9, "l2": 0.01, "epochs": 1,
+            "epoch": Choices([0, 1]), "batch_size": 7, "batch_index": 0,
+            "train_flag": Choices([True, "train"]), "quiet": Keep(False), "seed": 0}
+
+
+@pytest.mark.parametrize("name, meaning", [
+    ("learning_rate", "lr"), ("lr_rate", "lr"), ("eta", "lr"), ("learningRate", "lr"),
+    ("mtm", "momentum"), ("mu", "momentum"), ("l2_p", "l2"), ("weight_decay", "l2"),
+    ("reg_lambda", "l2"), ("num_epochs", "epochs"), ("ep", "epoch"), ("x_batch", "x"),
+    ("X_train", "x"), ("y_batch", "y"), ("labels", "y"), ("batch_idx", "batch_index"),
+    ("train_or_test", "train_flag"), ("verbose", "quiet"), ("batch_size", "batch_size"),
+])
+def test_meanings_from_names_and_their_parts(name, meaning):
+    assert meaning_of(name, tuple(train_offer())) == meaning
+
+
+def test_the_offered_meanings_decide_what_a_short_name_means():
+    # `b` is a bias for forward(x, W, b) and a batch index for train(x, y, b)
+    assert meaning_of("b", ("x", "W", "b")) == "b"
+    assert meaning_of("b", ("x", "y", "batch_index")) == "batch_index"
+
+
+def test_unknown_names_take_the_templates_order_and_defaults_are_kept():
+    def train(self, a, c, speed, drag, shrink, verbose=True, plot=None):
+        return a, c, speed, drag, shrink, verbose, plot
+    got = bind(train.__get__(object()), train_offer("X", "Y"), ("x", "y", "lr", "momentum", "l2"))()
+    assert got == ("X", "Y", 0.1, 0.9, 0.01, True, None)
+
+
+def test_a_required_parameter_nothing_explains_is_named():
+    def train(self, x, y, lr, momentum, l2, foo, bar):
+        pass
+    with pytest.raises(ProbeError, match="'foo'.*\\[interface\\]"):
+        bind(train.__get__(object()), train_offer(), ("x", "y", "lr", "momentum", "l2"))
+
+
+def test_interface_table_names_a_meaning_or_a_fixed_value():
+    def train(self, data, target, speed, friction_q, mode):
+        return data, target, speed, friction_q, mode
+    overrides = {"speed": "lr", "friction_q": "momentum", "mode": ["literal", "fit"]}
+    got = bind(train.__get__(object()), train_offer("X", "Y"), ("x", "y"), overrides)()
+    assert got == ("X", "Y", 0.1, 0.9, "fit")
+
+
+def test_choices_give_one_binding_each_in_order():
+    def train(self, x, y, train_or_test):
+        return train_or_test
+    options = bindings(train.__get__(object()), train_offer(), ("x", "y"))
+    assert [b() for b in options] == [True, "train"]
+
+
+def test_arrays_are_copied_for_each_call():
+    x = np.zeros(3)
+
+    def f(self, x):
+        x += 1
+        return x
+    b = bind(f.__get__(object()), {"x": x}, ("x",))
+    b()
+    assert not x.any()
+
+
+def test_unexplained_counts_required_parameters_by_name_only():
+    def backward(self, t):
+        pass
+    def other(self, grad_output, zzz):
+        pass
+    offered = {"y": 1, "grad": 2, "logits": 3}
+    assert unexplained(backward.__get__(object()), offered) == 0  # t reads as the labels
+    assert unexplained(other.__get__(object()), offered) == 1
