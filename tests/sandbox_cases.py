@@ -63,7 +63,7 @@ def pool_processes() -> list[tuple[int, str]]:
             continue
         uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
         if UID_FIRST <= uid < UID_FIRST + UID_COUNT and not other_graders_worker(cmdline) \
-                and not others_zombie(status):
+                and not other_graders_worker(parent_cmdline(status)) and not others_zombie(status):
             found.append((int(entry.name), cgroup))
     return found
 
@@ -79,6 +79,14 @@ def other_graders_worker(cmdline: str) -> bool:
 def field(status: str, name: str) -> str:
     return next((line.split(":", 1)[1].strip() for line in status.splitlines()
                  if line.startswith(name + ":")), "")
+
+
+def parent_cmdline(status: str) -> str:
+    try:
+        ppid = field(status, "PPid")
+        return Path(f"/proc/{ppid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def others_zombie(status: str) -> bool:
