@@ -17,7 +17,7 @@ import sys
 import tempfile
 import tokenize
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from .downloads import one_per_participant
@@ -431,6 +431,39 @@ def class_infos(tree: ast.Module, fname: str) -> list[ClassInfo]:
             names_used=frozenset(used), source_file=fname,
             stubs=tuple(m.name for m in methods if m.name in LAYER_METHODS and is_stub(m)),
         ))
+    return with_inherited(out)
+
+
+def with_inherited(infos: list[ClassInfo]) -> list[ClassInfo]:
+    """Each class with what it inherits from the submission's own classes (a Torch-style
+    Linear(Module) gets Module's forward and backward): methods, constructor parameters
+    when it has no __init__ of its own, names used, and inherited stubs it does not override."""
+    by_name = {c.name: c for c in infos}
+
+    def ancestors(c, seen=()):
+        for base in c.bases:
+            parent = by_name.get(base.split(".")[-1])
+            if parent is not None and parent.name not in seen and parent is not c:
+                yield parent
+                yield from ancestors(parent, seen + (c.name,))
+
+    out = []
+    for c in infos:
+        parents = list(ancestors(c))
+        if not parents:
+            out.append(c)
+            continue
+        methods = list(c.methods)
+        stubs = list(c.stubs)
+        params = c.init_params if "__init__" in c.methods else ()
+        for p in parents:
+            stubs += [m for m in p.stubs if m not in methods]
+            methods += [m for m in p.methods if m not in methods]
+            if not params and "__init__" not in c.methods and "__init__" in p.methods:
+                params = p.init_params
+        out.append(replace(c, methods=tuple(methods), stubs=tuple(dict.fromkeys(stubs)),
+                           init_params=params or c.init_params,
+                           names_used=c.names_used.union(*(p.names_used for p in parents))))
     return out
 
 
@@ -599,7 +632,7 @@ def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert
     return Submission(
         id=sid, path=path, graded_file=shown(main), files=files,
         module=Path(main).with_suffix("").as_posix().replace("/", "."),
-        classes=tuple(c for n, t in parsed.items() for c in class_infos(t, n)),
+        classes=tuple(with_inherited([c for n, t in parsed.items() for c in class_infos(t, n)])),
         python2=bool(converted),
         resets_gradients=any(RESET_CALL.search(src) for src in sources.values()),
         left_out=tuple(left_out), script_globals=script_globals, notes=tuple(notes),

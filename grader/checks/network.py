@@ -318,6 +318,7 @@ def expected_calls(ctx: Context) -> list[tuple[str, str]]:
 
 
 DRIVER_WORDS = {"student-train": "its train method", "module-train": "your training function",
+                "object-train": "your trainer object",
                 "grader-loop": "nngrader's loop over its forward, backward and update methods"}
 
 

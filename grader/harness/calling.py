@@ -77,11 +77,14 @@ RULES = {
                       r"train_?flag|flag|is_?test|test|eval_?mode|evaluate|inference|predict_?only"), set()),
     "quiet": (rx(r"verbose|verb|v|debug|plot\w*|show\w*|print\w*|log\w*|display|report|vis\w*|"
                  r"history|record|save\w*|store\w*|callback\w*|progress|tqdm"), set()),
-    "seed": (rx(r"seed|random_?state|rng|rs|random_?seed|init_?seed"), {"seed"}),
+    "rng": (rx(r"rng|generator|random_?generator|prng|gen|random_?state|rs|random"), {"rng", "generator"}),
+    "seed": (rx(r"seed|random_?seed|init_?seed"), {"seed"}),
     "model": (rx(r"model|net|network|mlp|nn|clf|classifier|nnet|neural_?net(work)?|the_?model|"
                  r"model_?obj|ffnn|mdl|m"), {"model", "net", "network", "mlp"}),
     "loss_fn": (rx(r"loss|loss_?fn|loss_?func(tion)?|criterion|crit|loss_?layer|loss_?obj|cost|"
                    r"cost_?fn|objective|lossfn|loss_?f"), {"criterion"}),
+    "config": (rx(r"config|cfg|conf|hparams|hyper_?params|params|settings|options|opts|args|hp|"
+                  r"hyperparameters|configuration|spec|setup"), {"config", "cfg", "hparams", "settings"}),
     "optimizer": (rx(r"opt|optim|optimizer|optimiser|solver|sgd|updater|trainer"),
                   {"optimizer", "optimiser", "solver"}),
     "layers": (rx(r"layers|params|parameters|modules|layer_?list|model_?params|weights|blocks|"
@@ -90,7 +93,7 @@ RULES = {
                 r"shape|dimensions?|nodes|neurons|len|length|n)|n_?features|num_?features|n_?inputs?|"
                 r"num_?inputs?|d|n_?x|fan_?in|in_?features|in_?size|in_?channels|n_?input|"
                 r"nin|din|ni|size_?in|n_?i|num_?in|input_?layer(_?size)?|feature_?dims?"),
-             {"in", "input", "inputs", "nin", "din", "fan"}),
+             {"in", "input", "inputs", "nin", "din"}),
     "hidden": (rx(r"hidden|hidden_?(units|dims?|size|neurons|layer_?size|nodes|layer|n|len|length|"
                   r"width|features|dimensions?|count)|n_?hidden|num_?hidden|nb_?hidden|h|n_?h|"
                   r"h_?dim|units|width|neurons|n_?units|num_?units|nh|hid|hdim|hid_?dim|"
@@ -99,7 +102,7 @@ RULES = {
     "d_out": (rx(r"out|outputs?|output_?(dims?|size|units|features|nodes|neurons|n|len)|n_?out|num_?out|"
                  r"n_?classes|num_?classes|num_?labels|n_?labels|out_?dims?|out_?features|"
                  r"n_?outputs?|num_?outputs?|nout|dout|no|size_?out|classes|n_?y|output_?layer(_?size)?|"
-                 r"out_?size|out_?channels|n_?o|k"), {"out", "output", "outputs", "classes", "nout"}),
+                 r"out_?size|out_?channels|n_?o|k|fan_?out|n_?next|next"), {"out", "output", "outputs", "classes", "nout"}),
     "num_layers": (rx(r"num_?layers|n_?layers|nb_?layers|layers|depth|n_?hidden_?layers|"
                       r"num_?hidden_?layers|hidden_?layers|layer_?count|n_?layer|nlayers"), {"layers"}),
     "dims": (rx(r"dims|dimensions|sizes|layer_?sizes|layer_?dims|shape|shapes|arch|architecture|"
@@ -152,6 +155,41 @@ class Keep:
 
 
 MISSING = object()
+
+
+class ByMeaning(dict):
+    """A configuration dict (or object) that answers any key by its meaning among the
+    offered values: config['hidden_units'], cfg.get('learning_rate'), hp.momentum."""
+
+    def __init__(self, offered):
+        super().__init__()
+        self._offered = {k: v for k, v in offered.items() if k != "config"}
+
+    def __missing__(self, key):
+        m = meaning_of(str(key), tuple(self._offered))
+        if not isinstance(m, str):
+            raise KeyError(key)
+        v = self._offered[m]
+        v = v[0] if isinstance(v, Choices) else v.value if isinstance(v, Keep) else v
+        self[key] = v
+        return v
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key):
+        return self.get(key, MISSING) is not MISSING
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def meaning_of(name, offered, overrides=None):

@@ -19,8 +19,8 @@ import numpy as np
 
 from . import names
 from .boundary import ProbeError, describe
-from .calling import (Choices, Keep, bind, bindings, call, has_method, hyper, meaning_of, method,
-                      params_of, qualname)
+from .calling import (ByMeaning, Choices, Keep, bind, bindings, call, has_method, hyper, meaning_of,
+                      method, params_of, qualname)
 from .layer_probes import DX_ATTR, Layer, Loss, construct, linear_layer
 from .network import ParamMap, Tracer, build_network, held_layers, layer_jobs, linear_index
 from .params import arrays
@@ -30,12 +30,15 @@ NET_FORWARD = names.FORWARD + ("predict_logits", "logits", "scores", "get_logits
 HYPER_KEYS = ("lr", "momentum", "l2")
 
 
-def step_offer(x, y, lr, momentum, l2, seed=0):
-    """The values a training call may ask for, by meaning (one full-batch step)."""
-    return {"x": x, "y": y, **hyper(lr, momentum, l2), "epochs": 1, "epoch": Choices([0, 1]),
-            "batch_size": len(x),
-            "num_batches": 1, "batch_index": 0, "train_flag": Choices([True, "train", 1]),
-            "quiet": Keep(False), "seed": seed}
+def step_offer(x, y, lr, momentum, l2, seed=0, cols=False):
+    """The values a training call may ask for, by meaning (one full-batch step); with
+    `cols`, the samples go in as columns (x as (features, batch))."""
+    offer = {"x": x.T if cols else x, "y": y.T if cols else y, **hyper(lr, momentum, l2), "epochs": 1, "epoch": Choices([0, 1]),
+             "batch_size": len(x),
+             "num_batches": 1, "batch_index": 0, "train_flag": Choices([True, "train", 1]),
+             "quiet": Keep(False), "seed": seed}
+    offer["config"] = ByMeaning(offer)
+    return offer
 
 
 def set_hyper_attrs(obj, lr, momentum, l2, depth=0):
@@ -114,6 +117,38 @@ class ModuleTrain:
                  "optimizer": net.optimizer(offer["lr"], offer["momentum"], offer["l2"], build=True)}
         offer = {k: v for k, v in offer.items() if v is not None}
         return bindings(self.fn, offer, ("model", "x", "y"), net.student.args("module"))
+
+
+class ObjectTrain:
+    """A trainer object of the student's own (Solver(lr, momentum, ...).step(model, X, Y),
+    Trainer(...).train(model, X, Y)) takes the step, as in their training script."""
+    kind = "object-train"
+    cols = False
+    METHODS = ("step", "train_step", "train_batch", "train_on_batch", "update", "train", "fit",
+               "run", "optimize")
+
+    def __init__(self, net, student):
+        layer_types = tuple(net.classes.values())
+        mlp = student.cls("mlp") if student.roles.get("mlp") else None
+        module = student.module()
+        for _, cls in sorted(vars(module).items()):
+            if not (isinstance(cls, type) and cls.__module__ == module.__name__) or cls is mlp \
+                    or issubclass(cls, layer_types):
+                continue
+            name = next((m for m in self.METHODS if callable(getattr(cls, m, None))
+                         and takes_model(getattr(cls, m))), None)
+            if name:
+                self.cls, self.name, self.label = cls, name, f"{cls.__name__}.{name}(model, ...)"
+                return
+        raise ProbeError("the module has no trainer class with a method taking the model")
+
+    def options(self, net, offer):
+        if net._trainer is None:  # built once per network: it may keep velocities
+            made = {**offer, "model": net.net, "loss_fn": Loss(net.student).ce}
+            net._trainer = call(self.cls, made, (), net.student.args("module"))
+        fn = getattr(net._trainer, self.name)
+        return bindings(fn, {**offer, "model": net.net, "loss_fn": Loss(net.student).ce},
+                        ("model", "x", "y"), net.student.args("module"))
 
 
 class GraderLoop:
@@ -214,7 +249,7 @@ class GraderLayers:
         return Looped(value, HYPER_KEYS)
 
 
-DRIVERS = (StudentTrain, ModuleTrain, GraderLoop, GraderLayers)
+DRIVERS = (StudentTrain, ModuleTrain, ObjectTrain, GraderLoop, GraderLayers)
 
 
 def takes_data(fn):
@@ -257,7 +292,7 @@ class Network:
             self.tracer.wrap_layer(cls, label, layer_jobs(student, label))
         self.notes, self.failed = [], []
         self.net = self.params = None
-        self._optimizer = None
+        self._optimizer = self._trainer = None
         self.sample = (x, y)
         if student.roles.get("mlp"):
             named = ((student.interface.get("mlp") or {}).get("methods") or {}).values()
@@ -301,18 +336,18 @@ class Network:
         """(index of the binding to use, first error): samples in rows first, then, when no
         binding runs that way, in columns (x as (features, batch)) for a student train."""
         index, error = self.trial_layout(driver, x, y)
-        if index is None and driver.kind in ("student-train", "module-train"):
-            cols, _ = self.trial_layout(driver, x.T, y.T)
+        if index is None and driver.kind in ("student-train", "module-train", "object-train"):
+            cols, _ = self.trial_layout(driver, x, y, cols=True)
             if cols is not None:
                 driver.cols = True
                 return cols, None
         return index, error
 
-    def trial_layout(self, driver, x, y):
+    def trial_layout(self, driver, x, y, cols=False):
         ran, first_error = None, None
         for i in range(12):
             scratch = self.scratch()
-            offer = step_offer(x, y, 0.1, 0.0, 0.0, self.seed)
+            offer = step_offer(x, y, 0.1, 0.0, 0.0, self.seed, cols)
             try:
                 options = driver.options(scratch, offer)
             except ProbeError as e:
@@ -339,7 +374,7 @@ class Network:
         x, y = self.sample
         other = object.__new__(Network)
         other.__dict__.update(self.__dict__)
-        other._optimizer = None
+        other._optimizer = other._trainer = None
         np.random.seed(self.seed)
         if isinstance(self.net, GraderNet):
             other.net = GraderNet(self.student, self.d_in, self.hidden, self.seed)
@@ -365,12 +400,12 @@ class Network:
         """One training step; returns (what the call returned, hyper-parameters reached)."""
         self.tracer.reset()
         reached = set_hyper_attrs(self.net, lr, momentum, l2)
-        if getattr(self.driver, "cols", False):  # the student's train wants (features, batch)
-            x, y = x.T, y.T
-        offer = step_offer(x, y, lr, momentum, l2, self.seed)
+        # (cols: the student's train wants the samples as columns, x as (features, batch))
+        offer = step_offer(x, y, lr, momentum, l2, self.seed, getattr(self.driver, "cols", False))
         option = self.driver.options(self, offer)[self.chosen]
-        if self._optimizer is not None:  # one the network holds, or built for a training function
-            reached |= set_hyper_attrs(self._optimizer, lr, momentum, l2)
+        for helper in (self._optimizer, self._trainer):  # the network's, or built for a trainer
+            if helper is not None:
+                reached |= set_hyper_attrs(helper, lr, momentum, l2)
         returned = option()
         if isinstance(returned, Looped):  # the grader's loops report what they reached
             returned, reached = returned.value, reached | returned.reached
@@ -415,7 +450,9 @@ class Network:
         for cls in optimizer_classes(self.student, layer_types):
             layers = [obj for _, _, obj in self.layers()]
             linears = [obj for _, label, obj in self.layers() if label.startswith("linear")]
-            offered = {**hyper(lr, momentum, l2), "layers": Choices([layers, linears, self.net]),
+            listed = [p for p in (own_list(self.net, n) for n in ("parameters", "params", "get_params"))
+                      if p is not None]
+            offered = {**hyper(lr, momentum, l2), "layers": Choices(listed + [layers, linears, self.net]),
                        "model": self.net, "quiet": Keep(False)}
             try:
                 self._optimizer = call(cls, offered, ("layers", "lr", "momentum", "l2"), {})
@@ -569,6 +606,19 @@ class Network:
             shown = ", ".join(p.name for p in params_of(fn))
             raise ProbeError(f"could not call {qualname(fn)}({shown}): {e}") from None
         return binding(), qualname(fn)
+
+
+def own_list(obj, name):
+    """What a zero-argument method such as model.parameters() returns, as a list; None when
+    there is no such method or it wants arguments."""
+    fn = getattr(obj, name, None)
+    if not callable(fn) or any(p.default is p.empty for p in params_of(fn)):
+        return None
+    try:
+        got = fn()
+        return list(got) if got is not None else None
+    except Exception:  # noqa: BLE001 - not a listing method after all
+        return None
 
 
 def walk_objects(obj):

@@ -38,7 +38,8 @@ def left_in_attribute(obj, before, names, n, want=None):
 def construct(cls, student, role):
     """An instance of a layer class whatever its constructor asks for (most take nothing; a
     loss may want the layers whose L2 term it adds: it gets none)."""
-    offered = {"layers": Choices([[], ()]), "seed": 0, "quiet": Keep(False), **hyper()}
+    offered = {"layers": Choices([[], ()]), "seed": 0, "rng": np.random.default_rng(0),
+               "quiet": Keep(False), **hyper()}
     return call(cls, offered, (), student.args(role))
 
 
@@ -66,8 +67,9 @@ def construct_linear(student, W, b, transposed=False, bias_row="last"):
     if "W" in wanted and "b" not in wanted:  # LinearTransform(W) with the bias folded into W
         full = np.vstack([W, b.reshape(1, -1)] if bias_row == "last" else [b.reshape(1, -1), W])
         Wgiven = full.T if transposed else full
-    offered = {"W": Wgiven, "b": b, "d_in": n_in, "d_out": n_out,
-               "seed": 0, "quiet": Keep(False), **hyper()}
+    offered = {"W": Wgiven, "b": b, "d_in": n_in, "d_out": n_out, "seed": 0,
+               "rng": Choices([np.random.default_rng(0), np.random.RandomState(0)]),
+               "quiet": Keep(False), **hyper()}
     errors, seen = [], set()
     for order in (("d_in", "d_out"), ("W", "b")):
         try:

@@ -8,13 +8,14 @@ records which layer methods run, inside which layer or network method, so the gr
 judge who drives what. Training the network is drivers.py's job.
 """
 import functools
+import inspect
 import re
 
 import numpy as np
 
 from . import names
 from .boundary import ProbeError
-from .calling import Choices, Keep, bindings, hyper
+from .calling import ByMeaning, Choices, Keep, bindings, hyper
 from .params import (B_PREFERRED, GRADISH, W_PREFERRED, Path, arrays, instances, is_param_path,
                      pick, put, walk)
 
@@ -301,10 +302,13 @@ def build_offer(student, x, y, hidden, seed, extras):
     r = np.random.RandomState(seed)
     weights = {"W1": r.randn(d_in, hidden) * 0.1, "b1": np.zeros(hidden),
                "W2": r.randn(hidden, 1) * 0.1, "b2": np.zeros(1)}
-    return {"d_in": d_in, "hidden": hidden, "d_out": 1,
-            "num_layers": Choices([1, 2]), "dims": Choices([[d_in, hidden, 1], (d_in, hidden, 1)]),
-            "seed": seed, "batch_size": len(x), "num_batches": 1, "epochs": 1,
-            "x": x, "y": y, "quiet": Keep(False), **hyper(0.0, 0.0, 0.0), **weights, **extras}
+    offer = {"d_in": d_in, "hidden": hidden, "d_out": 1,
+             "num_layers": Choices([1, 2]), "dims": Choices([[d_in, hidden, 1], (d_in, hidden, 1)]),
+             "seed": seed, "rng": Choices([np.random.default_rng(seed), np.random.RandomState(seed)]),
+             "batch_size": len(x), "num_batches": 1, "epochs": 1,
+             "x": x, "y": y, "quiet": Keep(False), **hyper(0.0, 0.0, 0.0), **weights, **extras}
+    offer["config"] = ByMeaning(offer)
+    return offer
 
 
 def build_network(student, x, y, hidden, seed, extras=None):
@@ -314,22 +318,38 @@ def build_network(student, x, y, hidden, seed, extras=None):
     cls = student.cls("mlp")
     offered = build_offer(student, x, y, hidden, seed, extras or {})
     errors = []
-    for order in (("d_in", "hidden", "d_out"), ("dims",), ("d_in", "d_out", "hidden")):
-        try:
-            options = bindings(cls, offered, order, student.args("mlp"))
-        except ProbeError as e:
-            errors.append(str(e))
-            continue
-        for how in options:
-            np.random.seed(seed)
+    for maker in [cls] + factories(student, cls):
+        for order in (("d_in", "hidden", "d_out"), ("dims",), ("d_in", "d_out", "hidden")):
             try:
-                net = how()
-                return net, ParamMap(net, x.shape[1], hidden), how
+                options = bindings(maker, offered, order, student.args("mlp"))
             except ProbeError as e:
-                errors.append(f"{how.describe()}: {e}")
-            except Exception as e:  # a binding that does not fit this constructor: the next
-                errors.append(f"{how.describe()} raised {type(e).__name__}: {e}")
+                errors.append(str(e))
+                continue
+            for how in options:
+                np.random.seed(seed)
+                try:
+                    net = how()
+                    if not isinstance(net, cls):
+                        raise ProbeError(f"it returned {type(net).__name__}, not a {cls.__name__}")
+                    return net, ParamMap(net, x.shape[1], hidden), how
+                except ProbeError as e:
+                    errors.append(f"{how.describe()}: {e}")
+                except Exception as e:  # a binding that does not fit this constructor: the next
+                    errors.append(f"{how.describe()} raised {type(e).__name__}: {e}")
     raise ProbeError(f"could not build {cls.__name__}: " + "; ".join(dict.fromkeys(errors))[:900])
+
+
+FACTORY = re.compile(r"(build|make|create|new|construct|get|init)_?\w*|\w*(model|net|network|mlp|"
+                     r"classifier)\w*", re.I)
+
+
+def factories(student, cls):
+    """Module functions that may build the network (two_layer_mlp(dims, hidden): a
+    Sequential filled with add()), for when its constructor alone gives no weights."""
+    module = student.module()
+    return [f for name, f in sorted(vars(module).items())
+            if inspect.isfunction(f) and f.__module__ == module.__name__ and FACTORY.fullmatch(name)
+            and not name.startswith(("train", "fit", "eval", "test", "load", "plot", "save"))]
 
 
 def held_layers(obj, classes, depth=3):
