@@ -10,6 +10,8 @@ the loss, in any order, as a fraction, a percentage or a count.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..observe import step
@@ -19,6 +21,7 @@ from .families import DESCRIBE
 from .network import network_run
 
 SCALES = {"fraction": 1.0, "percent": 100.0}
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 
 
 def numbers(value) -> list[float]:
@@ -79,6 +82,9 @@ def evaluate(ctx: Context) -> Verdict:
     z = scores(ctx, run)
     n, acc = len(y), float(np.mean((z > 0) == (y > 0.5)))
     got = numbers(returned)
+    printed = run.value.get("evaluate_printed") or ""
+    if not got and isinstance(printed, str):  # it prints the accuracy rather than returning it
+        got = [float(t) for t in NUMBER.findall(printed)[:20]]
     details = {"returned": got, "accuracy": acc, "samples": n}
     for v in got:
         scale = reported_as(v, acc, n)

@@ -16,7 +16,7 @@ from ..reference import mlp as ref_mlp
 from .base import Context, Verdict
 from .families import DESCRIBE
 from .layers import loss_convention
-from .network import gradients_of, network_run
+from .network import failing_backward_checks, gradients_of, network_run
 
 WEIGHTS, BIASES = ("W1", "W2"), ("b1", "b2")
 
@@ -73,9 +73,9 @@ def close(a, b, rel: float = 1e-4) -> bool:
     return norm(a - b) <= rel * max(norm(b), 1e-12)
 
 
-def reference_gradients(ctx: Context, params: dict) -> dict | None:
-    """The reference gradients at these parameters, scaled to the student's objective (a
-    summed loss has N times the gradient of a mean one)."""
+def reference_gradients(ctx: Context, params: dict, convention: str | None = None) -> dict | None:
+    """The reference gradients at these parameters, scaled to an objective (a summed loss
+    has N times the gradient of a mean one; by default the student's loss convention)."""
     i = ctx.inputs["update"]
     if any(params.get(k) is None for k in WEIGHTS + BIASES):
         return None
@@ -84,7 +84,7 @@ def reference_gradients(ctx: Context, params: dict) -> dict | None:
                                       params["W2"], params["b2"].reshape(-1))
     except ValueError:  # parameters of the wrong shape (a bias grown to one row per sample)
         return None
-    k = len(i["x"]) if loss_convention(ctx) == "sum" else 1.0
+    k = len(i["x"]) if (convention or loss_convention(ctx)) == "sum" else 1.0
     return {key: g[key] * k for key in WEIGHTS + BIASES}
 
 
@@ -116,6 +116,10 @@ def gradient_sources(ctx: Context, sc: dict, step: int) -> list[tuple[str, dict]
     ref = reference_gradients(ctx, params_at(sc, step - 1))
     if ref is not None:
         out.append(("the exact gradient", ref))
+    if loss_convention(ctx) == "sum":  # a summed loss stepped at lr/N: a mean loss's step
+        mean = reference_gradients(ctx, params_at(sc, step - 1), "mean")
+        if mean is not None:
+            out.append(("the exact gradient of the mean loss", mean))
     return out
 
 
@@ -166,9 +170,10 @@ def direction(ctx: Context) -> Verdict:
     if not sources:
         return Verdict("error", f"{who}: the gradients could not be read, so the step cannot be "
                        "compared with them", details)
-    if sources[0][0] != OWN and min(cosines.values(), default=1.0) >= 0.5:
+    if sources[0][0] != OWN and (min(cosines.values(), default=1.0) >= 0.5 or failing_backward_checks(ctx)):
         # backprop's own gradient is not visible, and the exact one may differ from it by a
-        # gradient bug (the gradient checks' business): judge only the direction here
+        # gradient bug (the gradient checks' business, or a layer check that already fails):
+        # judge only that the step does not climb
         return Verdict("pass", f"weights move against the gradient (cosine with the exact "
                        f"gradient {min(cosines.values(), default=1.0):.2f}; your backprop's own "
                        "gradient is not visible, so the step's size was not compared)", details)
@@ -201,8 +206,9 @@ def bias(ctx: Context) -> Verdict:
         return Verdict("fail", "; ".join(problems), {"suspected": DESCRIBE.get(family)}, family=family)
     wrong = wrong_bias_steps(plain, gradient_sources(ctx, plain, 1))
     if wrong:
-        return Verdict("fail", f"{DESCRIBE['bias_wrong_grad']}: {wrong}",
-                       {"suspected": DESCRIBE["bias_wrong_grad"]}, family="bias_wrong_grad")
+        family = "gradient_ascent" if "+η" in wrong else "bias_wrong_grad"
+        return Verdict("fail", f"{DESCRIBE[family]}: {wrong}", {"suspected": DESCRIBE[family]},
+                       family=family)
     return Verdict("pass", "both biases are updated by −η·db and keep their shape")
 
 
@@ -218,6 +224,8 @@ def wrong_bias_steps(plain: dict, sources) -> str | None:
         if d is None or g.get(key) is None or g.get(other) is None \
                 or close(d, -UPDATE_LR * g[key].reshape(-1)):
             continue  # (a wrong db itself is linear.backward's and the gradient check's business)
+        if close(d, UPDATE_LR * g[key].reshape(-1)):
+            return f"{key} moves by +η·d{key}: up its gradient, not down"
         theirs = -UPDATE_LR * g[other].reshape(-1)
         if theirs.size == 1 and np.allclose(d, theirs[0], rtol=1e-4) or close(d, theirs):
             return f"{key} moves by −η·d{other} (the other layer's bias gradient) instead of −η·d{key}"

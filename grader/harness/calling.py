@@ -66,8 +66,11 @@ RULES = {
     "epoch": (rx(r"epoch|ep|e|eps|cur_?epoch|current_?epoch|epoch_?(num|idx|index|no|i)|i_?epoch|"
                  r"iter|it|iteration|t|step_?num"), {"epoch"}),
     "batch_size": (rx(r"batch_?size|bs|b_?size|mini_?batch_?size|minibatch_?size|mini_?batch|minibatch|"
-                      r"batchsize|size_?batch|batch_?len|mb_?size|mbs|m_?batch|n_?per_?batch|batch"),
+                      r"batchsize|size_?batch|batch_?len|mb_?size|mbs|m_?batch|n_?per_?batch"),
                    set()),
+    # a bare `batch`: the (x, y) pair of one batch, or its size
+    "batch": (rx(r"batch|minibatch|mini_?batch|sample|samples|pair|xy|example|examples|batch_?data|"
+                 r"data_?batch|train_?batch"), set()),
     "num_batches": (rx(r"num_?batches|n_?batches|nb_?batches|batches|batch_?count|n_?batch"), set()),
     "batch_index": (rx(r"batch_?(idx|index|id|num|number|no|i|n|k|start)|idx|index|i|j|k|b|bi|b_?idx|"
                        r"start|offset|it|iteration|iter_?num|step_?num|batch_?ind|ind|cur_?batch|"
@@ -106,7 +109,7 @@ RULES = {
     "num_layers": (rx(r"num_?layers|n_?layers|nb_?layers|layers|depth|n_?hidden_?layers|"
                       r"num_?hidden_?layers|hidden_?layers|layer_?count|n_?layer|nlayers"), {"layers"}),
     "dims": (rx(r"dims|dimensions|sizes|layer_?sizes|layer_?dims|shape|shapes|arch|architecture|"
-                r"layer_?sizes?|structure|topology|config|layer_?config|units_?per_?layer"), set()),
+                r"layer_?sizes?|structure|topology|layer_?config|units_?per_?layer"), set()),
     "W": (rx(r"w|weight|weights|w_?init|init_?w|kernel|w0|weight_?matrix|wmat|theta"), {"weight", "weights"}),
     "b": (rx(r"b|bias|biases|b_?init|init_?b|b0|bias_?vector|intercept"), {"bias", "biases"}),
 }
@@ -159,11 +162,16 @@ MISSING = object()
 
 class ByMeaning(dict):
     """A configuration dict (or object) that answers any key by its meaning among the
-    offered values: config['hidden_units'], cfg.get('learning_rate'), hp.momentum."""
+    offered values: config['hidden_units'], cfg.get('learning_rate'), hp.momentum. The keys
+    of the student's own configuration dicts (KNOWN_KEYS) are filled in from the start, so
+    a copy (dict(config)) keeps them."""
+    KNOWN_KEYS: tuple = ()
 
     def __init__(self, offered):
         super().__init__()
         self._offered = {k: v for k, v in offered.items() if k != "config"}
+        for key in self.KNOWN_KEYS:
+            self.get(key)
 
     def __missing__(self, key):
         m = meaning_of(str(key), tuple(self._offered))

@@ -34,7 +34,7 @@ def step_offer(x, y, lr, momentum, l2, seed=0, cols=False):
     """The values a training call may ask for, by meaning (one full-batch step); with
     `cols`, the samples go in as columns (x as (features, batch))."""
     offer = {"x": x.T if cols else x, "y": y.T if cols else y, **hyper(lr, momentum, l2), "epochs": 1, "epoch": Choices([0, 1]),
-             "batch_size": len(x),
+             "batch_size": len(x), "batch": Choices([(x.T, y.T) if cols else (x, y), len(x)]),
              "num_batches": 1, "batch_index": 0, "train_flag": Choices([True, "train", 1]),
              "quiet": Keep(False), "seed": seed}
     offer["config"] = ByMeaning(offer)
@@ -103,13 +103,13 @@ class ModuleTrain:
     cols = False
 
     def __init__(self, net, student):
-        module = student.module()
         named = (((student.interface.get("module") or {}).get("methods") or {}).get("train"),)
-        for n in tuple(filter(None, named)) + names.MODULE_TRAIN:
-            fn = getattr(module, n, None)
-            if callable(fn) and not isinstance(fn, type) and takes_model(fn):
-                self.fn, self.label = fn, f"{n}(model, ...)"
-                return
+        for module in student.modules():
+            for n in tuple(filter(None, named)) + names.MODULE_TRAIN:
+                fn = getattr(module, n, None)
+                if callable(fn) and not isinstance(fn, type) and takes_model(fn):
+                    self.fn, self.label = fn, f"{n}(model, ...)"
+                    return
         raise ProbeError("the module has no training function taking the model")
 
     def options(self, net, offer):
@@ -130,10 +130,8 @@ class ObjectTrain:
     def __init__(self, net, student):
         layer_types = tuple(net.classes.values())
         mlp = student.cls("mlp") if student.roles.get("mlp") else None
-        module = student.module()
-        for _, cls in sorted(vars(module).items()):
-            if not (isinstance(cls, type) and cls.__module__ == module.__name__) or cls is mlp \
-                    or issubclass(cls, layer_types):
+        for cls in student_classes(student):
+            if cls is mlp or issubclass(cls, layer_types):
                 continue
             name = next((m for m in self.METHODS if callable(getattr(cls, m, None))
                          and takes_model(getattr(cls, m))), None)
@@ -291,6 +289,7 @@ class Network:
         for label, cls in self.classes.items():
             self.tracer.wrap_layer(cls, label, layer_jobs(student, label))
         self.notes, self.failed = [], []
+        ByMeaning.KNOWN_KEYS = student.config_keys()
         self.net = self.params = None
         self._optimizer = self._trainer = None
         self.sample = (x, y)
@@ -510,8 +509,12 @@ class Network:
         return Loss(self.student, ce=objs[0]).evidence()
 
     def captured_logits(self):
-        want = ("sigmoid",) if "sigmoid" in self.classes else self.loss_labels()
-        parts = [a for a, _ in self.tracer.all_of(want, "forward") if isinstance(a, np.ndarray)]
+        """The scores the network produced: its output layer's outputs, else what its loss
+        (or Sigmoid) was fed (a loss taking (y, z) would otherwise hand back the labels)."""
+        parts = [o for _, o in self.tracer.all_of(("linear2",), "forward") if isinstance(o, np.ndarray)]
+        if not parts:
+            want = ("sigmoid",) if "sigmoid" in self.classes else self.loss_labels()
+            parts = [a for a, _ in self.tracer.all_of(want, "forward") if isinstance(a, np.ndarray)]
         return np.concatenate([p.reshape(-1, 1) for p in parts]) if parts else None
 
     def first_layer_inputs(self):
@@ -592,10 +595,9 @@ class Network:
                    if callable(getattr(self.net, n, None))), None)
         order, overrides = ("x", "y"), self.student.args("mlp")
         if fn is None:
-            module = self.student.module()
-            fn = next((getattr(module, n) for n in names.MODULE_EVALUATE
-                       if callable(getattr(module, n, None)) and not isinstance(getattr(module, n), type)
-                       and takes_model(getattr(module, n))), None)
+            fn = next((getattr(m, n) for m in self.student.modules() for n in names.MODULE_EVALUATE
+                       if callable(getattr(m, n, None)) and not isinstance(getattr(m, n), type)
+                       and takes_model(getattr(m, n))), None)
             offered, order, overrides = {**offered, "model": self.net}, ("model", "x", "y"), \
                 self.student.args("module")
         if fn is None:
@@ -626,16 +628,19 @@ def walk_objects(obj):
     return [(p, v) for p, v in walk(obj, 2) if walkable(v) and not isinstance(v, (list, tuple, dict))]
 
 
-def optimizer_classes(student, layer_types):
-    """Classes of the student's module with an update method that are no layer or network."""
-    module = student.module()
-    mlp = student.cls("mlp") if student.roles.get("mlp") else None
+def student_classes(student):
+    """The classes the student's own modules define, graded module first."""
     out = []
-    for name, v in sorted(vars(module).items()):
-        if isinstance(v, type) and v.__module__ == module.__name__ and v is not mlp \
-                and not issubclass(v, layer_types) and has_method(v, names.UPDATE):
-            out.append(v)
+    for m in student.modules():
+        out += [v for _, v in sorted(vars(m).items()) if isinstance(v, type) and v.__module__ == m.__name__]
     return out
+
+
+def optimizer_classes(student, layer_types):
+    """Classes of the student's modules with an update method that are no layer or network."""
+    mlp = student.cls("mlp") if student.roles.get("mlp") else None
+    return [v for v in student_classes(student) if v is not mlp and not issubclass(v, layer_types)
+            and has_method(v, names.UPDATE)]
 
 
 __all__ = ["Network", "GraderNet", "describe"]

@@ -346,9 +346,8 @@ FACTORY = re.compile(r"(build|make|create|new|construct|get|init)_?\w*|\w*(model
 def factories(student, cls):
     """Module functions that may build the network (two_layer_mlp(dims, hidden): a
     Sequential filled with add()), for when its constructor alone gives no weights."""
-    module = student.module()
-    return [f for name, f in sorted(vars(module).items())
-            if inspect.isfunction(f) and f.__module__ == module.__name__ and FACTORY.fullmatch(name)
+    return [f for m in student.modules() for name, f in sorted(vars(m).items())
+            if inspect.isfunction(f) and f.__module__ == m.__name__ and FACTORY.fullmatch(name)
             and not name.startswith(("train", "fit", "eval", "test", "load", "plot", "save"))]
 
 

@@ -1,6 +1,9 @@
 """Probes of the whole network: one traced step at the grader's weights with the loss at
 nudged weights (gradcheck), short training runs with known hyper-parameters (update), and
 the student's evaluate on a labelled set."""
+import contextlib
+import io
+
 import numpy as np
 
 from .boundary import describe, encode, step
@@ -70,7 +73,10 @@ def evaluate_record(net, args, rec):
         return
     ex, ey = arrays_of(args, "eval_x", "eval_y")
     net.tracer.reset()
-    got, ok = step(rec, "evaluate", lambda: net.evaluate(ex, ey))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # an evaluate may print the accuracy instead
+        got, ok = step(rec, "evaluate", lambda: net.evaluate(ex, ey))
+    rec["evaluate_printed"] = printed.getvalue()[-2000:]
     rec["evaluate_events"] = net.tracer.events[:100]
     if ok:
         returned, how = got

@@ -15,11 +15,33 @@ class Student:
     def __init__(self, plan):
         self.roles = plan.get("roles") or {}
         self.module_name = plan.get("module")
+        self.module_names = plan.get("modules") or [self.module_name]
         self.interface = plan.get("interface") or {}
         self.resets_gradients = bool(plan.get("resets_gradients"))  # calls zero_grad() itself
 
     def module(self):
         return importlib.import_module(self.module_name)
+
+    def modules(self):
+        """The graded module, then the submission's other modules (a package's training.py
+        may hold the training loop or evaluate), each importable one."""
+        out = [self.module()]
+        for name in self.module_names:
+            if name != self.module_name and not name.endswith("__init__"):
+                try:
+                    out.append(importlib.import_module(name))
+                except Exception:  # noqa: BLE001 - a helper module that cannot load alone
+                    continue
+        return out
+
+    def config_keys(self):
+        """Keys of the configuration dicts the student's modules define (CONFIG = {...})."""
+        keys = []
+        for m in self.modules():
+            for v in list(vars(m).values()):
+                if isinstance(v, dict) and 0 < len(v) <= 64 and all(isinstance(k, str) for k in v):
+                    keys += list(v)
+        return tuple(dict.fromkeys(keys))
 
     def cls(self, role):
         ref = self.roles.get(role)

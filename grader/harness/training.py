@@ -16,15 +16,20 @@ def probe_train(student, args):
     it has not improved for `stall` epochs; seeds stop once `required` runs have separated
     the data or too few are left to get there."""
     X, Y = np.array(args["x"], dtype=float), np.array(args["y"], dtype=float)
-    lr = args["lr"] / len(X) if loss_sums(student, len(X)) else args["lr"]
+    # a summed loss needs a rate N times smaller for the same step, unless train already
+    # divides it by the batch size: try the smaller rate first, the rubric's if nothing learns
+    rates = [args["lr"] / len(X), args["lr"]] if loss_sums(student, len(X)) else [args["lr"]]
     required, seeds = int(args.get("required", len(args["seeds"]))), list(args["seeds"])
-    runs, good = [], 0
-    for i, seed in enumerate(seeds):
-        if good >= required or good + (len(seeds) - i) < required:
+    for lr in rates:
+        runs, good = [], 0
+        for i, seed in enumerate(seeds):
+            if good >= required or good + (len(seeds) - i) < required:
+                break
+            run = train_run(student, X, Y, seed, lr, args)
+            good += bool(run.get("separated"))
+            runs.append(run)
+        if good or any(not r.get("ok") for r in runs):
             break
-        run = train_run(student, X, Y, seed, lr, args)
-        good += bool(run.get("separated"))
-        runs.append(run)
     return {"runs": runs, "lr_used": lr}
 
 
