@@ -11,7 +11,7 @@ from ..observe import ProbeRun
 from .base import Context, Verdict, probe_failure
 from ..load import LAYER_METHODS
 from .families import DESCRIBE, constant_ratio
-from .layers import by_shape, grad_attr, loss_rule, loss_value, pieces
+from .layers import by_shape, grad_attr, linear_backward, loss_rule, loss_value, pieces
 
 PARAMS = ("W1", "b1", "W2", "b2", "x")
 
@@ -191,6 +191,11 @@ def gradcheck(param: str):
             return Verdict("fail", f"{who}: the loss your network computes could not be read as "
                            "a number, so there is nothing to differentiate numerically (does the "
                            "loss layer's forward return the loss?)", details)
+        if entry["rel_error"] is None and param == "x" and not dx_passed_back(run) \
+                and ctx.once("linear.backward", lambda: linear_backward(ctx)).status == "pass":
+            return Verdict("pass", f"{who}: your network does not pass a gradient back to its "
+                           "inputs (nothing needs it there); the linear layer's own dx is right "
+                           "(linear.backward)", details)
         if entry["rel_error"] is None:
             return Verdict("fail", f"{who}: no gradient found (not returned by backward, not kept "
                            "as an attribute, no parameter change after an update)", details)
@@ -220,6 +225,11 @@ def gradcheck(param: str):
 
     check.__name__ = f"gradcheck_{param}"
     return check
+
+
+def dx_passed_back(run: ProbeRun) -> bool:
+    """Whether the first layer's backward handed anything back during the step."""
+    return run.value.get("dx") is not None or run.value.get("update_dx") is not None
 
 
 def failing_backward_checks(ctx: Context) -> list[str]:

@@ -95,7 +95,8 @@ RULES = {
     "d_in": (rx(r"in|inputs?|n_?in|d_?in|dim_?in|in_?dims?|input_?(dims?|size|units|features|"
                 r"shape|dimensions?|nodes|neurons|len|length|n)|n_?features|num_?features|n_?inputs?|"
                 r"num_?inputs?|d|n_?x|fan_?in|in_?features|in_?size|in_?channels|n_?input|"
-                r"nin|din|ni|size_?in|n_?i|num_?in|input_?layer(_?size)?|feature_?dims?"),
+                r"nin|din|ni|size_?in|n_?i|num_?in|input_?layer(_?size)?|feature_?dims?|"
+                r"n_?prev|prev_?(size|dim|dims|units|n|layer_?size)|n_?previous|previous_?(size|dim|units)"),
              {"in", "input", "inputs", "nin", "din"}),
     "hidden": (rx(r"hidden|hidden_?(units|dims?|size|neurons|layer_?size|nodes|layer|n|len|length|"
                   r"width|features|dimensions?|count)|n_?hidden|num_?hidden|nb_?hidden|h|n_?h|"
