@@ -44,7 +44,9 @@ def score(c: ClassInfo, role: str) -> int:
         evaluates = bool(set(method_names.EVALUATE) & set(c.methods))
         return (3 if name_hit else 0) + (2 if trains else 0) + (1 if evaluates else 0)
     if not has_pass_methods(c):
-        return 0
+        # a loss whose one method returns the loss and its gradient together (cs231n style)
+        fused = role in ("loss", "crossentropy") and name_hit and set(method_names.LOSS_FORWARD) & set(c.methods)
+        return 3 if fused else 0
     points = 3 if name_hit else 0
     params = [p for p in c.init_params]
     if role == "linear":

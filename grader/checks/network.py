@@ -9,6 +9,7 @@ import numpy as np
 
 from ..observe import ProbeRun
 from .base import Context, Verdict, probe_failure
+from ..harness import names as method_names
 from ..load import LAYER_METHODS
 from .families import DESCRIBE, constant_ratio
 from .layers import by_shape, grad_attr, linear_backward, loss_rule, loss_value, pieces
@@ -323,8 +324,15 @@ def expected_calls(ctx: Context) -> list[tuple[str, str]]:
     if isinstance(loss, list):
         calls += [("sigmoid", "forward"), ("crossentropy", "forward"), ("crossentropy", "backward")]
     else:
-        calls += [("loss", "forward"), ("loss", "backward")]
+        calls += [("loss", "forward")]
+        if has_backward(ctx, loss):  # (a fused loss returns its gradient from forward)
+            calls += [("loss", "backward")]
     return calls
+
+
+def has_backward(ctx: Context, class_name: str) -> bool:
+    return any(c.name == class_name and set(c.methods) & set(method_names.LOSS_BACKWARD)
+               for c in ctx.submission.classes)
 
 
 DRIVER_WORDS = {"student-train": "its train method", "module-train": "your training function",

@@ -47,6 +47,7 @@ RULES = {
     "prob": (rx(r"p|ps|prob|probs|probability|probabilities|pred|preds|prediction|predictions|"
                 r"y_?hat|yhat|y_?pred|s|sig|sigma|sigmoid|sigmoid_?out|output|out|a|y_?prob|q"),
              {"prob", "probs", "pred", "preds", "prediction", "predictions", "hat", "sigmoid"}),
+    "cache": (rx(r"cache|ctx|context|saved|memo|stash|cached|cache_?\w*|\w*_?cache"), {"cache"}),
     "lr": (rx(r"lr|eta|alpha|learning_?rate|step_?size|lr_?rate|l_?rate|learn_?rate|learning|lrate|"
               r"learning_?rate_?\w*|lr\d*|base_?lr|rate|step|epsilon"),
            {"lr", "eta", "learning", "learn", "lrate"}),

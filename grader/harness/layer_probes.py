@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from .boundary import ProbeError, describe, encode, step
-from .calling import Choices, Keep, bind, bindings, call, hyper, meanings, method, unexplained
+from .calling import Choices, Keep, bind, bindings, call, has_method, hyper, meanings, method, unexplained
 from .params import arrays, plant_linear, public
 
 OUT_ATTR = re.compile(r"^(out|output|outputs|y|z|a|h|result|res|activation|act|fwd|forward_?out|"
@@ -104,7 +104,7 @@ class Layer:
         self.params = params or {}   # W and b for a layer whose methods take them as arguments
         self.cols = False            # samples in columns: x is (features, batch)
         self.read_from = {}          # forward/backward -> attribute its result was read from
-        self.x = self.out = None
+        self.x = self.out = self.cache = None
 
     def fwd_method(self):
         return method(self.obj, self.student.methods(self.role, "forward"), "forward method")
@@ -135,6 +135,8 @@ class Layer:
     def _forward(self, x):
         before = arrays(self.obj, 1)
         out = self.forward_binding(x)()
+        if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], np.ndarray):
+            out, self.cache = out  # cs231n style: (out, cache), the cache handed to backward
         if out is None or isinstance(out, type(self.obj)):  # kept in an attribute, or `return self`
             out = self.from_attribute("forward", before, OUT_ATTR, x.shape[0])
         if isinstance(out, np.ndarray) and self.cols:
@@ -150,6 +152,8 @@ class Layer:
                    **hyper(lr, momentum, l2)}
         if self.out is not None and self.role == "relu":
             offered["logits"] = t(self.out)  # ReLU.backward(activation, grad): its output
+        if self.cache is not None:
+            offered["cache"] = self.cache
         offered = {k: v for k, v in offered.items() if v is not None}
         return bind(self.bwd_method(), offered, ("grad", "x"), self.student.args(self.role))
 
@@ -290,7 +294,7 @@ class Loss:
         self.sig = sig if sig is not None else (construct(sig_cls, student, "loss") if sig_cls else None)
         self.ce = ce if ce is not None else construct(ce_cls, student, "loss")
         self.on_probabilities = split is False and student.loss_classes()[0] is not None
-        self.z = self.y = self.s = None
+        self.z = self.y = self.s = self.fused = None
 
     def fwd(self, obj, role_job="loss_forward"):
         return method(obj, self.student.methods("loss", role_job), "forward method")
@@ -316,7 +320,9 @@ class Loss:
             self.s = self.sigmoid_binding(z.copy())()
         elif self.on_probabilities:
             self.s = z
-        return self.forward_binding(z.copy(), y.copy(), self.s)()
+        value = self.forward_binding(z.copy(), y.copy(), self.s)()
+        self.fused = fused_gradient(value, z)
+        return value
 
     def backward_binding(self, upstream=None):
         z, y = self.z, self.y
@@ -326,6 +332,8 @@ class Loss:
                        "logits": self.s, "x": self.s}
         else:
             offered = {"y": y, "grad": ones, "logits": z, "x": z, "prob": z}
+        if self.fused is not None and not has_method(self.ce, self.student.methods("loss", "loss_backward")):
+            return Given(self.fused)  # its forward returned (loss, dz): there is no backward
         fn = self.bwd(self.ce)
         offered.update(quiet=Keep(False), **hyper())
         # one parameter whose name says nothing is most likely the labels (backward(t))
@@ -362,6 +370,25 @@ class Loss:
         return out
 
 
+class Given:
+    """A bound call that hands back what the student's code already returned (the gradient
+    a fused loss's forward returned with the loss)."""
+    fn = None
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self):
+        return self.value
+
+
+def fused_gradient(value, z):
+    """dz from a forward that returns (loss, dz), else None."""
+    if isinstance(value, tuple) and isinstance(z, np.ndarray):
+        return next((v for v in value if isinstance(v, np.ndarray) and v.size == z.size and v.size > 1), None)
+    return None
+
+
 def loss_pass(loss, z, y, rec):
     """Forward and backward through the student's loss, each call recorded as a step of
     `rec`. Returns the bound calls of both passes, {"forward": [...], "backward": [...]},
@@ -374,6 +401,8 @@ def loss_pass(loss, z, y, rec):
         owner = getattr(b.fn, "__self__", None)
         before = arrays(owner, 1) if owner is not None else {}
         value = b()
+        if kind == "forward" and name == "forward":
+            loss.fused = fused_gradient(value, z)
         if value is None and kind == "backward" and owner is not None:  # kept as self.dz?
             kept = left_in_attribute(owner, before, DX_ATTR, len(z))
             if kept is not None:

@@ -47,6 +47,12 @@ class Tracer:
         self.events, self.calls, self.layer_stack, self.net_stack = [], [], [], []
 
     def label(self, obj, args=()):
+        if isinstance(obj, type):  # a static method's class
+            kind = next((label for cls, label in self.kinds if issubclass(obj, cls)), obj.__name__)
+            if kind == "linear":
+                k = linear_index(None, self.d_in, self.hidden, args)
+                kind = f"linear{k}" if k else "linear"
+            return kind
         known = self.known.get(id(obj))
         if known is not None and known[0] is obj:  # (the object itself is kept: ids are reused)
             return known[1]
@@ -64,9 +70,25 @@ class Tracer:
         """jobs: method name -> job (forward, backward, update)."""
         self.kinds.append((cls, label))
         for name, job in jobs.items():
+            raw = cls.__dict__.get(name)
+            if isinstance(raw, staticmethod):  # cs231n style: Affine.forward(x, w, b) -> (out, cache)
+                fn = getattr(raw.__func__, "_nn_original", raw.__func__)
+                setattr(cls, name, staticmethod(self._static_method(fn, job, cls)))
+                continue
             original = original_of(cls, name)
             if original is not None:
                 setattr(cls, name, self._layer_method(original, job))
+
+    def _static_method(self, fn, job, cls):
+        """A static layer method traced as if called on its class (labelled by its arguments)."""
+        method_of_class = self._layer_method(lambda _cls, *a, **k: fn(*a, **k), job)
+
+        @functools.wraps(fn)
+        def traced(*args, **kwargs):
+            return method_of_class(cls, *args, **kwargs)
+
+        traced._nn_original = fn
+        return traced
 
     def wrap_network(self, cls, extra=()):
         for name in tuple(extra) + NET_METHODS:
@@ -142,9 +164,10 @@ def linear_index(obj, d_in, hidden, args=()):
     (or is handed, for forward(x, W, b)); None when it cannot tell."""
     first = {(d_in, hidden), (hidden, d_in), (d_in + 1, hidden), (hidden, d_in + 1)}
     second = {(hidden, 1), (1, hidden), (hidden + 1, 1), (1, hidden + 1)}
-    held = {p: v.shape for p, v in arrays(obj, 2).items() if is_param_path(p) and not bias_named(p)}
+    held = {} if obj is None else {p: v.shape for p, v in arrays(obj, 2).items()
+                                   if is_param_path(p) and not bias_named(p)}
     named = {s for p, s in held.items() if W_PREFERRED.match(p.leaf())}
-    passed = {a.shape for a in args[1:] if isinstance(a, np.ndarray) and a.ndim == 2}
+    passed = {a.shape for a in flat(args[1:]) if isinstance(a, np.ndarray) and a.ndim == 2}
     # what it holds, else what its name says is a weight, else (forward(x, W, b)) what it is handed
     for shapes in (set(held.values()), named, passed):
         if shapes & first and not shapes & second:
@@ -152,6 +175,17 @@ def linear_index(obj, d_in, hidden, args=()):
         if shapes & second and not shapes & first:
             return 2
     return None
+
+
+def flat(items, depth=2):
+    """Arrays among call arguments, also inside tuples (a cs231n cache: (x, w, b))."""
+    out = []
+    for a in items:
+        if isinstance(a, (tuple, list)) and depth:
+            out += flat(a, depth - 1)
+        else:
+            out.append(a)
+    return out
 
 
 def layer_jobs(student, role):
