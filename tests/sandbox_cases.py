@@ -62,10 +62,15 @@ def pool_processes() -> list[tuple[int, str]]:
         except OSError:
             continue
         uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
-        if UID_FIRST <= uid < UID_FIRST + UID_COUNT and not other_graders_worker(cmdline) \
-                and not others_zombie(status):
+        if sandbox_uid(uid) and not other_graders_worker(cmdline) and not others_zombie(status):
             found.append((int(entry.name), cgroup))
     return found
+
+
+def sandbox_uid(uid: int) -> bool:
+    """A uid of the namespace tier's pool or of the container tier's wide range."""
+    from grader.sandbox.container import UID_BASE, UID_SPAN
+    return UID_FIRST <= uid < UID_FIRST + UID_COUNT or UID_BASE <= uid < UID_BASE + UID_SPAN
 
 
 def other_graders_worker(cmdline: str) -> bool:
