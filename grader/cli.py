@@ -78,13 +78,16 @@ def default_jobs() -> int:
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rubric", type=Path, help="rubric TOML (default: the bundled one)")
-    p.add_argument("--sandbox", default="auto", help="auto (default), strict, plain or docker")
+    p.add_argument("--sandbox", default="auto",
+                   help="auto (default: the strongest tier here), strict (refuse below the "
+                        "container tier), strict:namespaces, plain, container or docker")
 
 
 def warm_sandbox(args, workers: int = 1) -> None:
     """Start the sandbox's pre-started workers first thing, so their interpreter start and
     numpy import run while this process imports the grader and reads the rubric."""
-    if args.sandbox in ("auto", "strict") and sys.platform == "linux":
+    if (args.sandbox in ("auto", "container") or args.sandbox.startswith("strict")) \
+            and sys.platform == "linux":
         from .sandbox.embedded import POOL
         POOL.prestart(workers)
 

@@ -24,7 +24,8 @@ def render(result: Result, colour: bool = False) -> str:
         out.append(f"  left out: {item.get('what')} ({item.get('file')} lines {item.get('lines')})")
     sb = meta.get("sandbox") or {}
     if sb and not sb.get("isolated"):
-        out.append(paint("  warning: this sandbox tier does not isolate the code from your files", "yellow", colour))
+        why = clean(sb.get("warning") or "this sandbox tier does not isolate the code from your files")
+        out.append(paint(f"  warning: {why}", "yellow", colour))
     if result.error:
         out.append(paint(f"  not graded: {clean(result.error)}", "red", colour))
     out.append("")

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .plain import numpy_libdir
 
-LAYOUT = 1
+LAYOUT = 2
 JAIL_DIR = Path(os.environ.get("NNGRADER_JAIL_DIR", "/var/lib/nngrader/jail"))
 SKIP_IN_STDLIB = {"site-packages", "dist-packages", "test", "idlelib", "tkinter",
                   "turtledemo", "ensurepip", "__phello__"}
@@ -132,6 +132,7 @@ class Jail:
         os.chmod(root, 0o755)
         (root / ".ready").unlink(missing_ok=True)
         (root / "sandbox").mkdir(mode=0o755)
+        (root / "proc").mkdir(mode=0o555)  # no proc mount without CAP_SYS_ADMIN: empty
         (root / "dev").mkdir(mode=0o755, exist_ok=True)
         for name, (major, minor) in DEVICES.items():
             with contextlib.suppress(OSError):  # CAP_MKNOD: Docker keeps it, not everyone
