@@ -177,6 +177,10 @@ def cmd_grade(args) -> int:
     print(f"nngrader: graded {batch.graded} submissions in {batch.elapsed_s:.1f} s "
           f"({batch.cached} up to date, {errored} could not be graded); results in {args.out}, "
           f"class dashboard {args.out / 'index.html'}", file=sys.stderr)
+    if args.executor == "local":
+        print(f"nngrader: sandbox tier {sandbox.tier}"
+              f"{'' if sandbox.isolated else ' (NOT isolated from this machine)'}: "
+              f"{', '.join(sandbox.protections)}", file=sys.stderr)
     return EXIT_OK
 
 

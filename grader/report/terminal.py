@@ -23,6 +23,10 @@ def render(result: Result, colour: bool = False) -> str:
     for item in meta.get("left_out") or []:
         out.append(f"  left out: {item.get('what')} ({item.get('file')} lines {item.get('lines')})")
     sb = meta.get("sandbox") or {}
+    if sb.get("tier"):
+        out.append(f"  sandbox: the {clean(str(sb['tier']))} tier"
+                   f"{'' if sb.get('isolated') else ' (not isolated)'}; its protections are "
+                   "listed in result.json (meta.sandbox)")
     if sb and not sb.get("isolated"):
         why = clean(sb.get("warning") or "this sandbox tier does not isolate the code from your files")
         out.append(paint(f"  warning: {why}", "yellow", colour))
