@@ -55,10 +55,13 @@ def interpreter_path(python: str) -> tuple[str, ...]:
 
 
 def jail_key(python: str) -> str:
+    """Cheap (no subprocess: every grader process computes it): the interpreter, its
+    prefixes and version, numpy's folder and stamps, the layout."""
     lib = Path(numpy_libdir()) / "numpy"
     stamp = [(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in
              (Path(python), lib / "__init__.py", lib / "version.py") if p.exists()]
-    text = json.dumps([LAYOUT, python, interpreter_path(python), str(lib), stamp])
+    text = json.dumps([LAYOUT, python, sys.version, sys.base_prefix, sys.base_exec_prefix,
+                       str(lib), stamp])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -102,6 +105,8 @@ class Jail:
             shutil.rmtree(tmp, ignore_errors=True)
             if not (self.base / ".ready").exists():
                 raise
+        sweep_others(self.dir)
+
 
     # ------------------------------------------------------------ slots: run roots
 
@@ -256,6 +261,25 @@ def shared_libraries(objects: list[str]) -> list[str]:
             if m:
                 found.add(m.group(1))
     return sorted(found)
+
+
+def sweep_others(keep: Path) -> None:
+    """Remove the trees of older interpreters or numpys that no run is using now."""
+    for other in keep.parent.iterdir():
+        if other == keep or not other.is_dir():
+            continue
+        locks = []
+        try:
+            for lock in other.glob("slot-*.lock"):
+                fd = os.open(lock, os.O_RDWR)
+                locks.append(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(other, ignore_errors=True)
+        except OSError:
+            pass  # in use (or going): left for the next time
+        finally:
+            for fd in locks:
+                os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> int:
