@@ -184,16 +184,16 @@ class ContainerSandbox:
 class DiskWatch:
     """Keeps the run's writable folders near their limit, with no tmpfs to size them.
 
-    Past `limit` bytes (or MAX_ENTRIES files) every folder but `spare` (box/out, where the
-    harness writes its results) becomes root's and read-only, so no new file can be made:
-    writes fail as on a full disk. Files the run already has can still grow, up to
-    RLIMIT_FSIZE each; past twice the limit the run is stopped."""
+    Past `limit` bytes (the box's own files included, as on the namespace tier's tmpfs) or
+    MAX_ENTRIES files, every folder and file in them but `spare` (box/out, where the
+    harness writes its results) becomes root's and read-only: no file can be made or
+    rewritten, writes fail as on a full disk. A file the run still holds open can grow, up
+    to RLIMIT_FSIZE; past twice the limit the run is stopped."""
 
     EVERY_S = 0.02
 
     def __init__(self, folders: list[Path], uid: int, limit: int, spare: Path):
         self.folders, self.uid, self.limit, self.spare = folders, uid, limit, spare
-        self.base = self.usage()[0]  # the box's own files do not count
         self.frozen = self.killed = False
         self.last = 0.0
 
@@ -223,7 +223,6 @@ class DiskWatch:
             return False
         self.last = now
         size, entries = self.usage()
-        size -= self.base
         if size > 2 * self.limit or entries > 2 * MAX_ENTRIES:
             self.killed = True
             return True
@@ -235,9 +234,10 @@ class DiskWatch:
 
 
 def freeze(path: str, uid: int, spare: Path) -> None:
-    """Make every folder under `path` (but `spare`) root's and read-only, through file
-    descriptors opened without following links, so a folder swapped for a symlink while
-    we walk can never turn this root process onto a file outside the run."""
+    """Make every folder and file under `path` (but in `spare`) root's and read-only,
+    through file descriptors opened without following links, so a folder swapped for a
+    symlink while we walk can never turn this root process onto a file outside the run.
+    Only what the run's uid owns is touched, and a file only when it has one link."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
@@ -252,19 +252,34 @@ def freeze(path: str, uid: int, spare: Path) -> None:
 def _freeze(fd: int, uid: int, spare_id, depth: int) -> None:
     try:
         st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) != spare_id and st.st_uid in (uid, 0):
+        if (st.st_dev, st.st_ino) == spare_id:
+            return
+        if st.st_uid in (uid, 0):
             os.fchown(fd, 0, 0)
             os.fchmod(fd, 0o555)
         if depth > 64:
             return
         for entry in os.scandir(fd):
-            if entry.is_dir(follow_symlinks=False):
-                with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
                     sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
                                   dir_fd=fd)
                     _freeze(sub, uid, spare_id, depth + 1)
+                elif entry.is_file(follow_symlinks=False):
+                    _freeze_file(entry.name, fd, uid)
     except OSError:
         pass
+    finally:
+        os.close(fd)
+
+
+def _freeze_file(name: str, dir_fd: int, uid: int) -> None:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_uid == uid and st.st_nlink == 1:
+            os.fchown(fd, 0, 0)
+            os.fchmod(fd, 0o444)
     finally:
         os.close(fd)
 
