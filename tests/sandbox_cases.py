@@ -50,7 +50,7 @@ def results(box: Path) -> dict:
 
 
 def pool_processes() -> list[tuple[int, str]]:
-    """(pid, cgroup text) of every process owned by a sandbox uid, anywhere on the host."""
+    """(pid, cgroup text, uid) of every process owned by a sandbox uid, anywhere on the host."""
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -63,7 +63,7 @@ def pool_processes() -> list[tuple[int, str]]:
             continue
         uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
         if sandbox_uid(uid) and not other_graders_worker(cmdline) and not others_zombie(status):
-            found.append((int(entry.name), cgroup))
+            found.append((int(entry.name), cgroup, uid))
     return found
 
 
@@ -129,13 +129,13 @@ def leftovers(grader_pid: int) -> list[str]:
     when it carries no sandbox cgroup at all (tiers without cgroups)."""
     live = None
     found = []
-    for pid, cgroup in pool_processes():
+    for pid, cgroup, uid in pool_processes():
         containers = re.findall(r"docker[/-]([0-9a-f]{64})", cgroup)
         if containers:
             live = docker_ids() if live is None else live
             found += [f"pid {pid} of removed container {c[:12]}" for c in containers if c not in live]
         elif f"nngrader-{grader_pid}-" in cgroup or "nngrader-" not in cgroup:
-            found.append(f"pid {pid} ({cgroup.strip().splitlines()[0] if cgroup.strip() else 'no cgroup'})"
+            found.append(f"pid {pid} uid {uid} ({cgroup.strip().splitlines()[0] if cgroup.strip() else 'no cgroup'})"
                          + describe_process(pid))
     return found
 
