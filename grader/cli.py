@@ -126,6 +126,10 @@ def cmd_grade(args) -> int:
         from .batch import LocalExecutor
         rubric, sandbox = setup(args)
         executor = LocalExecutor(sandbox, args.jobs, args.sandbox)
+        if executor.jobs < args.jobs:
+            print(f"nngrader: the {sandbox.tier} sandbox tier cannot share the CPU fairly "
+                  f"between submissions, so it grades {executor.jobs} at a time (a CPU hog "
+                  "would slow its neighbour into timeouts)", file=sys.stderr)
     else:
         rubric = load_rubric_or_exit(args)
         executor = dask_executor(args)

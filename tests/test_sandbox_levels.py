@@ -80,3 +80,15 @@ def test_the_filter_compiles_where_libseccomp_is_installed():
     if prog is None:
         pytest.skip(why)
     assert len(prog) % 8 == 0 and len(prog) // 8 < 4096  # sock_filter entries, kernel max
+
+
+def test_the_container_tier_grades_one_submission_at_a_time():
+    """No cpu cgroup there: a CPU hog beside an honest run would turn its checks into
+    timeouts, so the executor runs one at a time whatever --jobs says."""
+    from grader.batch import LocalExecutor
+    from grader.sandbox.container import ContainerSandbox
+    assert ContainerSandbox.max_parallel == 1
+    capped = Fake("container")
+    capped.max_parallel = 1
+    assert LocalExecutor(capped, 4).jobs == 1
+    assert LocalExecutor(Fake("namespaces"), 4).jobs == 4

@@ -56,6 +56,10 @@ def uid_pool() -> UidPool:
 class ContainerSandbox:
     name = "container"
     tier = "container"
+    # No cpu cgroup of its own, and inside a container's cpu cgroup the kernel's per-session
+    # autogroups do not apply: a fork bomb's 30 spinning processes would take the CPU from
+    # a submission graded beside it, into timeouts. One run at a time keeps verdicts fair.
+    max_parallel = 1
 
     def __init__(self, zygote: bool | None = None, jail: Jail | None = None):
         if os.geteuid() != 0:
