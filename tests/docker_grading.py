@@ -81,6 +81,10 @@ def ensure_image() -> str:
         data = image_tarball()
         subprocess.run(["docker", "import", "-", tag], input=data, check=True,
                        capture_output=True, timeout=600)
+        old = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
+                              IMAGE_REPO], capture_output=True, text=True).stdout.split()
+        for stale in set(old) - {tag}:  # built for other dependencies: not needed again
+            subprocess.run(["docker", "rmi", stale], capture_output=True)
     return tag
 
 
