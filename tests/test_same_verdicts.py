@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from conftest import FIXTURES, REPO, run_cli, validate_result
+from conftest import FIXTURES, run_cli, validate_result
 from test_adversarial import make_rubric
 
 TIERS = ("auto", "docker", "container")
