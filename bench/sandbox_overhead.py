@@ -2,12 +2,14 @@
 
     python bench/sandbox_overhead.py [RUNS]
 
-Runs the tiers interleaved (plain, embedded, docker, plain, ...) so drift and noise hit
-them alike, and prints the median and spread of the wall time per run in milliseconds.
+Runs the tiers interleaved (plain, auto, container, docker, plain, ...) so drift and noise hit
+them alike, and prints the median and spread of the wall time per run in milliseconds,
+and each overhead as a multiple of `python -c "import numpy"` timed in the same rounds.
 """
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,11 +28,13 @@ open("out/results.json", "w").write("{}")
 
 def main(runs: int = 20) -> None:
     tiers = {"plain": open_sandbox("plain"), "auto": open_sandbox("auto")}
-    try:
-        tiers["docker"] = open_sandbox("docker")
-    except SandboxUnavailable as exc:
-        print(f"docker: skipped ({exc})")
+    for extra in ("container", "docker"):
+        try:
+            tiers[extra] = open_sandbox(extra)
+        except SandboxUnavailable as exc:
+            print(f"{extra}: skipped ({exc})")
     times: dict[str, list[float]] = {name: [] for name in tiers}
+    numpy_ms: list[float] = []  # `python -c "import numpy"`, timed in the same rounds
     with tempfile.TemporaryDirectory() as tmp:
         box = Path(tmp)
         (box / "harness.py").write_text(HARNESS)
@@ -39,17 +43,26 @@ def main(runs: int = 20) -> None:
         for sb in tiers.values():  # warm-up: page cache, image, probe
             sb.run(box, Limits())
         for _ in range(runs):
+            numpy_ms.append(time_numpy_import())
             for name, sb in tiers.items():
                 start = time.perf_counter()
                 res = sb.run(box, Limits())
                 times[name].append((time.perf_counter() - start) * 1000)
                 assert res.status == "ok", (name, res)
     base = statistics.median(times["plain"])
+    imp = statistics.median(numpy_ms)
+    print(f"python -c 'import numpy': median {imp:6.1f} ms")
     for name, ts in times.items():
         med = statistics.median(ts)
-        print(f"{name:7s} tier={tiers[name].tier:18s} median {med:6.1f} ms  "
+        print(f"{name:9s} tier={tiers[name].tier:18s} median {med:6.1f} ms  "
               f"(p10 {sorted(ts)[len(ts) // 10]:6.1f}, max {max(ts):6.1f})  "
-              f"overhead vs plain {med - base:+6.1f} ms")
+              f"overhead vs plain {med - base:+6.1f} ms = {(med - base) / imp:+5.2f} x the numpy import")
+
+
+def time_numpy_import() -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-I", "-c", "import numpy"], check=True)
+    return (time.perf_counter() - start) * 1000
 
 
 if __name__ == "__main__":

@@ -192,7 +192,9 @@ class LocalExecutor:
     """`jobs` threads on this machine, each waiting on its own sandboxed run."""
 
     def __init__(self, sandbox, jobs: int, sandbox_name: str = "auto"):
-        self.sandbox, self.jobs = sandbox, max(1, jobs)
+        # a tier that cannot share the CPU fairly between runs says how many may run at once
+        cap = getattr(sandbox, "max_parallel", None) or jobs
+        self.sandbox, self.jobs = sandbox, max(1, min(jobs, cap))
         self.isolation = sandbox_name  # part of the cache key, as for the Dask executor
         self.pool: ThreadPoolExecutor | None = None
 

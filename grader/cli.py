@@ -86,13 +86,16 @@ def default_jobs() -> int:
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rubric", type=Path, help="rubric TOML (default: the bundled one)")
-    p.add_argument("--sandbox", default="auto", help="auto (default), strict, plain or docker")
+    p.add_argument("--sandbox", default="auto",
+                   help="auto (default: the strongest tier here), strict (refuse below the "
+                        "container tier), strict:namespaces, plain, container or docker")
 
 
 def warm_sandbox(args, workers: int = 1) -> None:
     """Start the sandbox's pre-started workers first thing, so their interpreter start and
     numpy import run while this process imports the grader and reads the rubric."""
-    if args.sandbox in ("auto", "strict") and sys.platform == "linux":
+    if (args.sandbox in ("auto", "container") or args.sandbox.startswith("strict")) \
+            and sys.platform == "linux":
         from .sandbox.embedded import POOL
         POOL.prestart(workers)
 
@@ -131,6 +134,10 @@ def cmd_grade(args) -> int:
         from .batch import LocalExecutor
         rubric, sandbox = setup(args)
         executor = LocalExecutor(sandbox, args.jobs, args.sandbox)
+        if executor.jobs < args.jobs:
+            print(f"nngrader: the {sandbox.tier} sandbox tier cannot share the CPU fairly "
+                  f"between submissions, so it grades {executor.jobs} at a time (a CPU hog "
+                  "would slow its neighbour into timeouts)", file=sys.stderr)
     else:
         rubric = load_rubric_or_exit(args)
         executor = dask_executor(args)
@@ -186,6 +193,10 @@ def cmd_grade(args) -> int:
     print(f"nngrader: graded {batch.graded} submissions in {batch.elapsed_s:.1f} s "
           f"({batch.cached} up to date, {errored} could not be graded); results in {args.out}, "
           f"class dashboard {args.out / 'index.html'}", file=sys.stderr)
+    if args.executor == "local":
+        print(f"nngrader: sandbox tier {sandbox.tier}"
+              f"{'' if sandbox.isolated else ' (NOT isolated from this machine)'}: "
+              f"{', '.join(sandbox.protections)}", file=sys.stderr)
     return EXIT_OK
 
 

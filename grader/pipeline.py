@@ -56,6 +56,8 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
         finished = outcome.status in ("ok", "memory") and outcome.exit_code == 0
         runs = (observe.read_results(box) or {}) if finished else {}
     meta["sandbox"] = {**outcome.to_json(), "isolated": sandbox.isolated}
+    if getattr(sandbox, "warning", ""):  # what this tier did not block, in a sentence
+        meta["sandbox"]["warning"] = sandbox.warning
     meta["probes"] = {pid: {"status": r.status, "elapsed_s": round(r.elapsed_s, 4)} for pid, r in runs.items()}
     meta["output"] = (outcome.stdout[-2000:] + outcome.stderr[-2000:]).strip()
     if outcome.status == "internal":

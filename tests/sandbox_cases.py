@@ -50,7 +50,7 @@ def results(box: Path) -> dict:
 
 
 def pool_processes() -> list[tuple[int, str]]:
-    """(pid, cgroup text) of every process owned by a sandbox uid, anywhere on the host."""
+    """(pid, cgroup text, uid) of every process owned by a sandbox uid, anywhere on the host."""
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -62,10 +62,16 @@ def pool_processes() -> list[tuple[int, str]]:
         except OSError:
             continue
         uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
-        if UID_FIRST <= uid < UID_FIRST + UID_COUNT and not other_graders_worker(cmdline) \
+        if sandbox_uid(uid) and not other_graders_worker(cmdline) \
                 and not other_graders_worker(parent_cmdline(status)) and not others_zombie(status):
-            found.append((int(entry.name), cgroup))
+            found.append((int(entry.name), cgroup, uid))
     return found
+
+
+def sandbox_uid(uid: int) -> bool:
+    """A uid of the namespace tier's pool or of the container tier's wide range."""
+    from grader.sandbox.container import UID_BASE, UID_SPAN
+    return UID_FIRST <= uid < UID_FIRST + UID_COUNT or UID_BASE <= uid < UID_BASE + UID_SPAN
 
 
 def other_graders_worker(cmdline: str) -> bool:
@@ -132,13 +138,13 @@ def leftovers(grader_pid: int) -> list[str]:
     when it carries no sandbox cgroup at all (tiers without cgroups)."""
     live = None
     found = []
-    for pid, cgroup in pool_processes():
+    for pid, cgroup, uid in pool_processes():
         containers = re.findall(r"docker[/-]([0-9a-f]{64})", cgroup)
         if containers:
             live = docker_ids() if live is None else live
             found += [f"pid {pid} of removed container {c[:12]}" for c in containers if c not in live]
         elif f"nngrader-{grader_pid}-" in cgroup or "nngrader-" not in cgroup:
-            found.append(f"pid {pid} ({cgroup.strip().splitlines()[0] if cgroup.strip() else 'no cgroup'})"
+            found.append(f"pid {pid} uid {uid} ({cgroup.strip().splitlines()[0] if cgroup.strip() else 'no cgroup'})"
                          + describe_process(pid))
     return found
 

@@ -1,8 +1,11 @@
 """Every adversarial fixture, graded in ONE batch beside honest submissions, is contained.
 
 The batch (tests/fixtures/adversarial/*, three correct submissions and a buggy control)
-goes through the real CLI once per backend: `auto` (the namespace tier as root) and
-`docker` (skipped, with the reason, only when no engine answers). The test plays the
+goes through the real CLI once per backend: `auto` (the namespace tier as root), `docker`
+and `container`: `nngrader grade --sandbox auto` run INSIDE a `docker run` with Docker's
+default capabilities and seccomp profile, where no namespace can be made and auto picks
+the container tier (tests/docker_grading.py; both skipped, with the reason, only when no
+engine answers). The test plays the
 victim: it sets a token in the grader's environment, listens on the loopback port range
 the network fixture scans, plants markers in the honest submissions and the rubric, and
 afterwards looks for any of it in OUT, for files the fixtures try to create outside OUT,
@@ -47,13 +50,13 @@ LEAK_TOKEN = "LEAKED"  # fixtures build it as "LEA" + "KED" when they found some
 WATCHED = ["/tmp/result.json", "/tmp/results.json", "/var/tmp/result.json",
            "/dev/shm/result.json", "/tmp/out", "/tmp/nngrader_adv_pickle_ran",
            "/tmp/nngrader_adv_daemon_marker", "/var/tmp/nngrader_adv_daemon_marker",
-           "/dev/shm/nngrader_adv_daemon_marker"]
+           "/dev/shm/nngrader_adv_daemon_marker", "/tmp/nngrader_adv_pth_ran"]
 FILL_GLOBS = ["/tmp/nngrader_adv_fill_*", "/var/tmp/nngrader_adv_fill_*",
               "/dev/shm/nngrader_adv_fill_*", "/root/nngrader_adv_fill_*", "/nngrader_adv_fill_*"]
 
 # Attacks on the machine whose layers are correct: once contained, they keep full marks.
 FULL_MARKS = ["network", "snoop", "env_leak", "daemon", "fill_disk", "huge_output",
-              "pickle_payload"]
+              "pickle_payload", "tamper"]
 # These burn their own CPU while the probe runs (Docker gives a box one CPU): a long
 # training probe may run out of time, the quick layer probes may not.
 CPU_BURNERS = ["fork_bomb", "spin_thread"]
@@ -108,7 +111,7 @@ class Batch:
     markers: list[str]
     reference_lines: list[str]
     connections: list[str]
-    grader_pid: int
+    grader_pid: int | None
     elapsed: float
     input_digest_before: str
     input_digest_after: str
@@ -116,6 +119,8 @@ class Batch:
     fixtures_digest_after: str
     created_outside: list[str] = field(default_factory=list)
     leftover: list[str] = field(default_factory=list)
+    installed_before: dict = field(default_factory=dict)  # in the container: hashes of the
+    installed_after: dict = field(default_factory=dict)   # grader, site-packages, stdlib
 
 
 def digest(folder: Path) -> str:
@@ -185,6 +190,8 @@ def run_batch(sandbox: str, tmp: Path) -> Batch:
     secret = f"canvas-{uuid.uuid4().hex}"
     env = {**os.environ, "CANVAS_TOKEN": secret, "NNGRADER_TEST_SECRET": secret}
     before_inputs, before_fixtures = digest(folder), digest(ADVERSARIAL)
+    if sandbox == "container":
+        return in_container(tmp, folder, out, secret, markers, before_inputs, before_fixtures)
     listener = Listener()
     start = time.monotonic()
     try:
@@ -215,6 +222,38 @@ def run_batch(sandbox: str, tmp: Path) -> Batch:
     return batch
 
 
+def in_container(tmp: Path, folder: Path, out: Path, secret: str, markers: list[str],
+                 before_inputs: str, before_fixtures: str) -> Batch:
+    """The same batch graded inside `docker run` with Docker's defaults (root, no
+    CAP_SYS_ADMIN), nngrader installed there from a wheel; the victim's view comes from
+    the driver's report (tests/docker_grading_driver.py)."""
+    from docker_grading import grade_in_container
+    report_dir = tmp / "report"
+    (report_dir / "wheel").mkdir(parents=True)
+    out.mkdir()
+    start = time.monotonic()
+    proc = grade_in_container(folder, out, report_dir, tmp / "rubric.toml",
+                              {"CANVAS_TOKEN": secret, "NNGRADER_TEST_SECRET": secret})
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0 and (report_dir / "report.json").exists(), proc.stderr[-3000:]
+    report = json.loads((report_dir / "report.json").read_text())
+    graded = subprocess.CompletedProcess(proc.args, report["returncode"], report["stdout"],
+                                         report["stderr"])
+    results = {}
+    for f in out.glob("*/result.json"):
+        data = json.loads(f.read_text())
+        validate_result(data)
+        results[f.parent.name] = data
+    batch = Batch("container", out, graded, results, secret, markers, reference_lines(),
+                  report["connections"], None, report["elapsed"], before_inputs,
+                  digest(folder), before_fixtures, digest(ADVERSARIAL),
+                  created_outside=report["outside"], leftover=report["leftover"],
+                  installed_before=report["before"], installed_after=report["after"])
+    print(f"\n[container in docker] graded {len(results)} submissions in "
+          f"{report['elapsed']:.1f} s ({elapsed:.1f} s with the container)")
+    return batch
+
+
 def docker_unavailable() -> str:
     from grader.sandbox import SandboxUnavailable
     try:
@@ -225,9 +264,13 @@ def docker_unavailable() -> str:
     return ""
 
 
-@pytest.fixture(scope="module", params=["auto", "docker"])
+@pytest.fixture(scope="module", params=["auto", "docker", "container"])
 def batch(request, tmp_path_factory) -> Batch:
-    if request.param == "docker":
+    if request.param == "auto":
+        from grader.sandbox import open_sandbox
+        if not open_sandbox("auto").isolated:  # tamper.py would rewrite this checkout
+            pytest.fail("this host isolates nothing: the adversarial batch is not run here")
+    if request.param in ("docker", "container"):
         why = docker_unavailable()
         if why:
             print(f"\nskipping the Docker batch: {why}")
@@ -394,16 +437,34 @@ def test_memory_and_time_kills_are_reported_as_such(batch):
     assert f"did not finish within {TIMEOUT_S} s" in loop["message"]
 
 
+PROTECTIONS = {
+    "auto": ("namespaces", {"no-network", "own-uid", "read-only-root", "pid1-reaper",
+                            "scrubbed-env", "wall-clock-kill", "output-cap"}),
+    "docker": ("docker", {"network-none", "own-uid", "read-only-root", "cap-drop-all",
+                          "no-new-privileges", "scrubbed-env", "wall-clock-kill", "output-cap"}),
+    "container": ("container", {"no-network", "own-uid", "chroot:interpreter+stdlib+numpy",
+                                "no-new-privs", "kill-by-uid", "scrubbed-env",
+                                "wall-clock-kill", "output-cap"}),
+}
+
+
 def test_every_result_lists_the_active_protections(batch):
-    want = ({"no-network", "own-uid", "read-only-root", "pid1-reaper", "scrubbed-env",
-             "wall-clock-kill", "output-cap"} if batch.sandbox == "auto" else
-            {"network-none", "own-uid", "read-only-root", "cap-drop-all", "no-new-privileges",
-             "scrubbed-env", "wall-clock-kill", "output-cap"})
+    tier, want = PROTECTIONS[batch.sandbox]
     for sid, r in batch.results.items():
         sb = r["meta"]["sandbox"]
         assert sb["isolated"] is True, sid
-        assert sb["tier"] == ("namespaces" if batch.sandbox == "auto" else "docker"), sid
+        assert sb["tier"] == tier, sid
         assert want <= set(sb["protections"]), (sid, sb["protections"])
+        if tier == "container":
+            assert any(p.startswith("seccomp:") for p in sb["protections"]), sb["protections"]
+
+
+def test_the_installed_grader_and_interpreter_are_unchanged(batch):
+    """In the container the grader is a writable, root-owned installation, as on
+    Gradescope: the tamper fixture must not have changed a byte of it."""
+    if batch.sandbox != "container":
+        pytest.skip("the grader's installation is hashed inside the container batch only")
+    assert batch.installed_before and batch.installed_after == batch.installed_before
 
 
 def test_kills_and_crashes_cost_only_their_own_checks(batch):

@@ -95,3 +95,15 @@ def test_dashboard_content(tmp_path):
     assert f'<script nonce="{nonce}">' in page
     empty = write_dashboard([broken()], tmp_path / "e", None).read_text()
     assert "No scores to draw" in empty and "not recorded" in empty
+
+
+def test_a_tier_without_its_filter_says_what_was_not_blocked(tmp_path):
+    r = alice()
+    warning = ("This submission ran in the 'container' tier without its seccomp filter: "
+               "its network connections and new sessions were not blocked.")
+    meta = {**r.meta, "sandbox": {"tier": "container", "isolated": False, "warning": warning,
+                                  "protections": ["own-uid", "no seccomp: network NOT blocked"]}}
+    page = render(tmp_path, Result(id=r.id, checks=r.checks, error=r.error, meta=meta))
+    block = page.split('id="not-isolated"')[1].split("</div>")[0]
+    assert "network connections and new sessions were not blocked" in block
+    assert "no separate user" not in block  # the plain tier's sentence would be untrue here

@@ -153,6 +153,16 @@ $PY -m venv /opt/nngrader
 /opt/nngrader/bin/pip install -r /autograder/source/requirements.txt /autograder/source/{wheel}
 """
 
+# nngrader's container tier: Gradescope's containers grant no CAP_SYS_ADMIN (no namespaces),
+# so submissions run as their own uid, chroot'ed into a tree built here once, in the image.
+SETUP_SH += """# The sandbox's container tier: its seccomp library, its file tree (the interpreter, the
+# standard library and numpy) built now rather than for every submission, and nngrader's
+# own files and this folder readable by root alone.
+apt-get install -y --no-install-recommends libseccomp2
+/opt/nngrader/bin/python -m grader.sandbox.jail prepare
+chmod -R go-rwx /autograder/source /opt/nngrader/lib/python3*/site-packages/grader
+"""
+
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission: grade it, then write results.json.
 set -uo pipefail

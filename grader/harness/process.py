@@ -33,24 +33,32 @@ PROBES = {
 
 # ---------------------------------------------------------------- process plumbing
 
-# Set by the namespace and Docker sandboxes: every process of this uid in this PID
-# namespace belongs to this submission, so kill(-1) reaches exactly its processes.
+PRINTED_KEEP = 2048  # bytes of a probe's printed output kept at each end
+
+# Set by the namespace, container and Docker sandboxes: every process of this uid belongs
+# to this submission, so kill(-1) reaches exactly its processes. "1": in a PID namespace of
+# its own; "shared-pids" (the container tier): without one, where kill(-1) also counts
+# other users' processes and so never answers ESRCH.
 def sole_uid():
     """Read at run time, never at import: a pre-started worker imports this package as root,
     before the run's environment and uid exist."""
-    return os.environ.get("NNGRADER_SOLE_UID") == "1" and os.getuid() != 0
+    mode = os.environ.get("NNGRADER_SOLE_UID")
+    return mode if mode in ("1", "shared-pids") and os.getuid() != 0 else ""
 
 
 def end_leftovers():
     """Kill what earlier probes left running (setsid daemons, forks): each probe starts
     clean, and no student process is alive while the results are written."""
-    if not sole_uid():
+    mode = sole_uid()
+    if not mode:
         return
-    for _ in range(100):
+    for n in range(100):
         try:
             os.kill(-1, signal.SIGKILL)  # never ourselves; PID 1 is not ours to signal
         except ProcessLookupError:
             return
+        if mode == "shared-pids" and n >= 2:
+            return  # one sweep reaches them all; the launcher reaps them
         time.sleep(0.002)  # killed processes still count until PID 1 has reaped them
 
 
@@ -136,9 +144,17 @@ def load_student(plan):
     importlib.import_module(plan["module"])
 
 
-def child(probe, plan, wfd):
+def child(probe, plan, wfd, printed_fd):
     """In the forked child: load the student's definitions, run one probe, send its record."""
-    os.setpgid(0, 0)  # its own group, so a timeout kills whatever it started
+    # Its own group, so a timeout kills whatever it started. The container tier's seccomp
+    # filter answers setpgid with a no-op (student code may not leave the run's group):
+    # its leftovers are then ended by end_leftovers() before the next probe.
+    os.setpgid(0, 0)
+    # What student code prints goes to a pipe the harness drains and cuts (printed_output),
+    # never to the sandbox's own stdout: a chatty submission costs the same in every tier.
+    for fd in (1, 2):
+        os.dup2(printed_fd, fd)
+    os.close(printed_fd)
     np.random.seed(plan.get("seed", 0))
     try:
         os.chdir(plan["work_dir"])
@@ -157,12 +173,56 @@ def child(probe, plan, wfd):
     os._exit(0)
 
 
+class Printed:
+    """The head and tail of what one probe's processes printed; the middle is dropped."""
+
+    def __init__(self, keep=PRINTED_KEEP):
+        self.keep, self.head, self.tail, self.total = keep, b"", b"", 0
+
+    def feed(self, chunk):
+        self.total += len(chunk)
+        room = self.keep - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        self.tail = (self.tail + chunk)[-self.keep:]
+
+    def report(self, probe_id):
+        if not self.total:
+            return b""
+        cut = self.total - len(self.head) - len(self.tail)
+        mid = f"\n[... {cut} bytes cut ...]\n".encode() if cut > 0 else b""
+        head = f"[probe {probe_id}: the submission printed {self.total} bytes]\n".encode()
+        return head + self.head + mid + self.tail + b"\n"
+
+
+def read_ready(fd, sink):
+    """One read from a ready pipe into sink(chunk); False at EOF."""
+    try:
+        chunk = os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return True
+    if chunk:
+        sink(chunk)
+    return bool(chunk)
+
+
+def write_out(data):
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(1, view):]
+    except OSError:
+        pass  # nobody reads the harness's stdout any more: the output is only a courtesy
+
+
 def run_probe(probe, plan):
     rfd, wfd = os.pipe()
+    pfd, pwfd = os.pipe()  # what the probe prints
     start = time.monotonic()
     pid = fork_retrying()
     if pid is None:  # the process limit is still full of an earlier probe's leftovers
-        for fd in (rfd, wfd):
+        for fd in (rfd, wfd, pfd, pwfd):
             os.close(fd)
         return {"status": "error", "elapsed_s": time.monotonic() - start, "error": {
             "type": "ProcessLimit", "message": "the harness could not start this check: "
@@ -170,20 +230,27 @@ def run_probe(probe, plan):
             "frames": []}}
     if pid == 0:
         os.close(rfd)
+        os.close(pfd)
         try:
-            child(probe, plan, wfd)
+            child(probe, plan, wfd, pwfd)
         finally:
             os._exit(70)
     os.close(wfd)
+    os.close(pwfd)
+    os.set_blocking(pfd, False)
+    printed = Printed()
     chunks, size, deadline = [], 0, start + float(probe.get("timeout_s", 10))
     timed_out = False
+    watch = [rfd, pfd]
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             timed_out = True
             break
-        ready, _, _ = select.select([rfd], [], [], min(left, 0.05))
-        if not ready:
+        ready, _, _ = select.select(watch, [], [], min(left, 0.05))
+        if pfd in ready and not read_ready(pfd, printed.feed):
+            watch.remove(pfd)
+        if rfd not in ready:
             if exited(pid):  # a process it left behind may hold the pipe open: no EOF
                 chunks += drain(rfd, MAX_PAYLOAD - size)
                 break
@@ -197,6 +264,10 @@ def run_probe(probe, plan):
             break
         chunks.append(chunk)
     os.close(rfd)
+    for chunk in drain(pfd, 1 << 20) if pfd in watch else ():
+        printed.feed(chunk)
+    os.close(pfd)  # a leftover still printing now gets EPIPE
+    write_out(printed.report(probe["id"]))
     for target in (-pid, pid):
         try:
             os.kill(target, signal.SIGKILL)

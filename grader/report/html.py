@@ -127,7 +127,7 @@ def _header(meta: Mapping[str, Any]) -> dict:
         "tier": tier or "not recorded",
         "protections": protections,
         "isolated": isolated,
-        "isolation_warning": _isolation_warning(tier),
+        "isolation_warning": text(sandbox.get("warning") or _isolation_warning(tier)),
         "run": _run_line(sandbox),
     }
 

@@ -29,8 +29,13 @@ def render(result: Result, colour: bool = False) -> str:
         where = f"; {item['where']}" if item.get("where") else ""  # a notebook's cell and line
         out.append(f"  left out: {clean(item.get('what'))} ({item.get('file')} lines {item.get('lines')}{where})")
     sb = meta.get("sandbox") or {}
+    if sb.get("tier"):
+        out.append(f"  sandbox: the {clean(str(sb['tier']))} tier"
+                   f"{'' if sb.get('isolated') else ' (not isolated)'}; its protections are "
+                   "listed in result.json (meta.sandbox)")
     if sb and not sb.get("isolated"):
-        out.append(paint("  warning: this sandbox tier does not isolate the code from your files", "yellow", colour))
+        why = clean(sb.get("warning") or "this sandbox tier does not isolate the code from your files")
+        out.append(paint(f"  warning: {why}", "yellow", colour))
     if meta.get("only"):
         out.append(paint(f"  {only_sentence(meta['only'])}", "yellow", colour))
     if result.error:

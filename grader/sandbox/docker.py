@@ -91,11 +91,13 @@ class DockerSandbox:
     @staticmethod
     def sweep_stale(client) -> None:
         """Remove containers of grader processes that died without cleaning up."""
-        for c in client.containers.list(all=True, filters={"label": LABEL}):
-            owner = c.labels.get(LABEL, "")
+        # the low-level list: the high-level one inspects each container, and fails when
+        # another grader removes one of its own in between
+        for c in client.api.containers(all=True, filters={"label": LABEL}):
+            owner = (c.get("Labels") or {}).get(LABEL, "")
             if not (owner.isdigit() and Path(f"/proc/{owner}").exists()):
                 with contextlib.suppress(Exception):
-                    c.remove(force=True)
+                    client.api.remove_container(c["Id"], force=True)
 
     def choose_image(self, client):
         import docker

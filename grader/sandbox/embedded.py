@@ -244,9 +244,9 @@ class Usage:
 class ExecRun:
     """The launcher as its own interpreter: `python launcher.py CONFIG`."""
 
-    def __init__(self, python: str, cfg: dict, fds: tuple[int, int]):
+    def __init__(self, python: str, cfg: dict, fds: tuple[int, int], script: Path = LAUNCHER):
         self.proc = subprocess.Popen(
-            [python, "-I", "-S", "-B", str(LAUNCHER), marshal.dumps(cfg).hex()],
+            [python, "-I", "-S", "-B", str(script), marshal.dumps(cfg).hex()],
             env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=fds,
             start_new_session=True, close_fds=True)

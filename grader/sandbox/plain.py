@@ -74,11 +74,13 @@ class PlainSandbox:
         )
 
 
-def pump(proc, caps: dict, deadline: float, ended=None) -> bool:
+def pump(proc, caps: dict, deadline: float, ended=None, tick=None, every: float = 0.5) -> bool:
     """Read both pipes into their caps until EOF or the deadline; True when it timed out.
 
-    `ended()` says whether the process has exited (default: our own child, not reaped)."""
+    `ended()` says whether the process has exited (default: our own child, not reaped);
+    `tick()`, called at least every `every` seconds, returns True to stop the run now."""
     ended = ended or (lambda: exited(proc.pid))
+    tick = tick or (lambda: False)
     sel = selectors.DefaultSelector()
     for stream, cap in caps.items():
         os.set_blocking(stream.fileno(), False)
@@ -86,9 +88,9 @@ def pump(proc, caps: dict, deadline: float, ended=None) -> bool:
     try:
         while sel.get_map():
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or tick():
                 return True
-            for key, _ in sel.select(timeout=min(left, 0.5)):
+            for key, _ in sel.select(timeout=min(left, every)):
                 chunk = os.read(key.fileobj.fileno(), 65536)
                 if chunk:
                     key.data.feed(chunk)
@@ -98,7 +100,7 @@ def pump(proc, caps: dict, deadline: float, ended=None) -> bool:
         # Pipes closed: the harness is exiting; wait until the deadline for it to end, but
         # without reaping it (WNOWAIT) so the caller's wait4 still gets its rusage.
         while not ended():
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or tick():
                 return True
             time.sleep(0.002)
         return False

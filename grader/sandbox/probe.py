@@ -28,13 +28,23 @@ class HostCaps:
     cgroup_kind: str | None
     why: str               # one line on what failed, empty when all went well
     zygote: bool = False   # runs start from a pre-started worker (embedded.py)
+    container: bool = False  # no namespaces, but the container tier ran a box (container.py)
 
 
 def try_embedded(userns: bool, cgroup_kind: str | None, zygote: bool = False) -> str:
     """Run a trivial box through the launcher; '' on success, else why it failed."""
     from .embedded import EmbeddedSandbox
+    return try_run(lambda: EmbeddedSandbox(userns=userns, cgroup_kind=cgroup_kind, zygote=zygote))
+
+
+def try_container(zygote: bool) -> str:
+    from .container import ContainerSandbox
+    return try_run(lambda: ContainerSandbox(zygote=zygote))
+
+
+def try_run(make) -> str:
     try:
-        sandbox = EmbeddedSandbox(userns=userns, cgroup_kind=cgroup_kind, zygote=zygote)
+        sandbox = make()
         with tempfile.TemporaryDirectory(prefix="nngrader-probe-") as tmp:
             box = Path(tmp)
             (box / "harness.py").write_text(PROBE_HARNESS)
@@ -60,7 +70,18 @@ def probe() -> HostCaps:
     if why and kind:  # cgroups present but unusable (e.g. read-only): try without
         kind, why2 = None, try_embedded(userns=not root, cgroup_kind=None, zygote=zygote)
         why = why2 and f"{why}; without cgroups: {why2}"
-    return HostCaps(root, not why, not root and not why, kind, why, zygote and not why)
+    if not why:
+        return HostCaps(root, True, not root, kind, "", zygote)
+    if not root:
+        return HostCaps(root, False, False, None, why)
+    # Root without namespaces: a container with Docker's default capabilities, most likely.
+    zygote = zygote_possible()
+    why_c = try_container(zygote)
+    if why_c and zygote:
+        zygote, why_c = False, try_container(zygote=False)
+    if why_c:
+        return HostCaps(root, False, False, None, f"{why}; container tier: {why_c}")
+    return HostCaps(root, False, False, None, why, zygote, container=True)
 
 
 def zygote_possible() -> bool:

@@ -4,8 +4,8 @@
 
 Started by the grader (embedded.py) with the box's scrubbed environment and no grader
 code: it imports the standard library modules the harness uses, numpy (from LIBDIR) and
-the launcher (launcher.py, by path) and the harness package (as `nnharness`, by path), and
-then waits.
+the launchers (launcher.py and container_launcher.py, by path) and the harness package (as
+`nnharness`, by path), and then waits.
 It never loads student code, has no threads, and keeps no state between runs.
 
 Per run the grader sends, on a SOCK_SEQPACKET socket, the launcher's config (marshal)
@@ -35,12 +35,16 @@ import sys
 import traceback
 import types
 
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 
 
-def load_launcher():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.py")
-    spec = importlib.util.spec_from_file_location("nngrader_launcher", path)
+# cfg["launcher"] -> the script whose launch(cfg) starts a run of that tier
+LAUNCHERS = {"namespaces": "launcher.py", "container": "container_launcher.py"}
+
+
+def load_launcher(script="launcher.py"):
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
+    spec = importlib.util.spec_from_file_location("nngrader_" + script[:-3], path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -65,10 +69,14 @@ class Worker:
         sys.path[:0] = [libdir]
         import numpy
         import numpy.random  # noqa: F401 - lazy in numpy 2; every probe child needs it
-        self.launcher = load_launcher()
-        self.launcher.ENTER = self.enter
+        self.launchers = {tier: load_launcher(script) for tier, script in LAUNCHERS.items()}
+        for launcher in self.launchers.values():
+            launcher.ENTER = self.enter
         preload_harness(harness_dir)
         self.libc = ctypes.CDLL(None, use_errno=True)
+        # Orphans of a run whose launcher was killed come here, not to the container's
+        # init (which may be a grader that never reaps them): reaped after every run.
+        self.libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         sys.stdout.flush()
         sys.stderr.flush()
 
@@ -77,6 +85,7 @@ class Worker:
     def serve(self):
         self.sock.send(b"R")  # ready: numpy imported
         while True:
+            reap_orphans()  # e.g. a namespace's PID 1 that outlived its launcher briefly
             msg, fds, _, _ = socket.recv_fds(self.sock, 1 << 20, 8)
             if not msg:
                 return  # the grader closed its end
@@ -111,6 +120,10 @@ class Worker:
             os.close(pidfd)
         kill_group(pid)  # stragglers in its group; pid is not reaped yet, so not reused
         _, status, usage = os.wait4(pid, 0)
+        if cfg.get("launcher") == "container" and status != 0:
+            # the launcher was killed before it could: no PID namespace took the rest along
+            self.launchers["container"].kill_uid(cfg["uid"])
+        reap_orphans()
         if grader_alive:
             done = marshal.dumps((status, usage.ru_utime, usage.ru_stime, usage.ru_maxrss))
             self.sock.send(b"D" + done)
@@ -137,7 +150,7 @@ class Worker:
                     except OSError:
                         pass
             cfg["status_fd"], cfg["go_fd"] = status_fd, go_fd
-            self.launcher.launch(cfg)
+            self.launchers[cfg.get("launcher", "namespaces")].launch(cfg)
             code = 0
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 2
@@ -208,6 +221,15 @@ def exit_code(value):
     except Exception:  # noqa: BLE001
         pass
     return 1
+
+
+def reap_orphans():
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
 
 
 def kill_group(pid):
