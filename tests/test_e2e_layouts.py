@@ -36,8 +36,6 @@ DIFFERENT: dict[str, str] = {
     "nngrader names it (script_global) but cannot run the network without it",
     "buggy/t_update_before_dx.py": "an update made before dx is computed also shifts the "
     "update scenarios, so update.momentum and update.l2 fail besides linear.backward",
-    "buggy/b_stub_relu_identity.py": "with an identity ReLU the exact gradient is not the "
-    "network's: the step's direction is judged against it",
     "buggy/b_stub_skeleton_pass.py": "a skeleton of stubs: evaluate cannot be built either",
     "correct/f7_column_major.py": "policy: its He initialisation starts the loss at 1.01, "
     "beyond the rubric's tolerance of 0.3 around ln 2 (the half-point mlp.init_loss warning)",
