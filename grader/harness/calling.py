@@ -245,9 +245,26 @@ class Binding:
         return f"{qualname(self.fn)}({', '.join(f'{p}={m}' for p, m in self.meanings.items())})"
 
 
+PLANS = {}  # (function, offered meanings, order, overrides) -> plan: a training step asks again
+
+
 def plan_call(fn, offered, order=(), overrides=None):
     """Per parameter: (param, meaning) or (param, None) to keep its default. Raises
     ProbeError for a required parameter nothing explains."""
+    key = (getattr(fn, "__func__", fn), type(getattr(fn, "__self__", None)), tuple(offered),
+           tuple(order), repr(sorted((overrides or {}).items())))
+    try:
+        plan = PLANS.get(key)
+    except TypeError:  # an unhashable callable
+        key, plan = None, None
+    if plan is None:
+        plan = make_plan(fn, offered, order, overrides)
+        if key is not None and len(PLANS) < 512:
+            PLANS[key] = plan
+    return plan
+
+
+def make_plan(fn, offered, order=(), overrides=None):
     out = []
     params = [p for p in params_of(fn) if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     for i, p in enumerate(params):

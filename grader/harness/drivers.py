@@ -21,7 +21,7 @@ from . import names
 from .boundary import ProbeError, describe
 from .calling import (ByMeaning, Choices, Keep, bind, bindings, call, has_method, hyper, meaning_of,
                       method, params_of, qualname)
-from .layer_probes import DX_ATTR, Layer, Loss, construct, linear_layer
+from .layer_probes import DX_ATTR, Layer, Loss, construct, kept_by, linear_layer
 from .network import ParamMap, Tracer, build_network, held_layers, layer_jobs, linear_index
 from .params import arrays
 
@@ -502,11 +502,9 @@ class Network:
         return got[0][1] if got else None
 
     def loss_evidence(self):
-        """What the loss layer's first forward call returned and kept (self.loss, ...)."""
+        """What the loss layer's first forward call kept (self.loss, ...)."""
         objs = self.tracer.objects(self.loss_labels(), "forward")
-        if not objs:
-            return None
-        return Loss(self.student, ce=objs[0]).evidence()
+        return kept_by(objs[0]) if objs else None
 
     def captured_logits(self):
         """The scores the network produced: its output layer's outputs, else what its loss

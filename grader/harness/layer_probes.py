@@ -359,15 +359,7 @@ class Loss:
         return d
 
     def evidence(self):
-        """Scalars and per-sample arrays the loss objects keep (self.loss, self.p)."""
-        out = {}
-        for obj in (self.ce,):
-            for name, v in list(vars(obj).items())[:64]:
-                if isinstance(v, (float, int, np.floating)) and not isinstance(v, bool):
-                    out[name] = float(v)
-                elif isinstance(v, np.ndarray) and v.size <= 4096:
-                    out[name] = encode(v)
-        return out
+        return kept_by(self.ce)
 
 
 class Given:
@@ -387,6 +379,21 @@ def fused_gradient(value, z):
     if isinstance(value, tuple) and isinstance(z, np.ndarray):
         return next((v for v in value if isinstance(v, np.ndarray) and v.size == z.size and v.size > 1), None)
     return None
+
+
+def kept_by(obj):
+    """Scalars and small arrays a loss object keeps (self.loss, self.p), as data."""
+    out = {}
+    try:
+        items = list(vars(obj).items())[:64]
+    except TypeError:
+        return out
+    for name, v in items:
+        if isinstance(v, (float, int, np.floating)) and not isinstance(v, bool):
+            out[name] = float(v)
+        elif isinstance(v, np.ndarray) and v.size <= 4096:
+            out[name] = encode(v)
+    return out
 
 
 def loss_pass(loss, z, y, rec):

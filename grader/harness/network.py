@@ -41,6 +41,7 @@ class Tracer:
         self.d_in, self.hidden = d_in, hidden
         self.kinds = []           # (class, label) of the layer classes, checked in order
         self.known = {}           # id -> (object, label) of layers seen
+        self.snapshots = True     # keep the gradients each backward leaves (not while training)
         self.reset()
 
     def reset(self):
@@ -113,7 +114,7 @@ class Tracer:
             if parent and parent.split(".")[0] == label:
                 return out  # a layer delegating to itself (__call__ -> forward): seen once
             first = next((a for a in args if isinstance(a, np.ndarray)), None)
-            kept = gradient_arrays(obj) if job == "backward" else None
+            kept = gradient_arrays(obj) if job == "backward" and tracer.snapshots else None
             tracer.calls.append((label, job, None if first is None else first.copy(), out, obj, kept))
             return out
 
