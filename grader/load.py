@@ -9,6 +9,7 @@ sentence a student understands, instead of an exception.
 from __future__ import annotations
 
 import ast
+import functools
 import fnmatch
 import io
 import os
@@ -412,9 +413,34 @@ from .harness import names as method_names  # noqa: E402 - the harness's own met
 
 LAYER_METHODS = frozenset(method_names.LOSS_FORWARD + method_names.LOSS_BACKWARD)
 
+def parse(source: str, name: str) -> ast.Module:
+    """ast.parse, remembered for the few passes loading makes over the same source (the
+    trees are only read, never changed)."""
+    return parsed_source(source, name)
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_source(source: str, name: str) -> ast.Module:
+    return ast.parse(source, filename=name)
+
+
 def class_infos(tree: ast.Module, fname: str) -> list[ClassInfo]:
     """One ClassInfo per class name: the last definition, as Python binds it (a notebook
     may redefine a class in a later cell)."""
+    key = (id(tree), fname)
+    if key in CLASS_INFOS and CLASS_INFOS[key][0] is tree:
+        return list(CLASS_INFOS[key][1])
+    infos = class_infos_of(tree, fname)
+    CLASS_INFOS[key] = (tree, infos)
+    if len(CLASS_INFOS) > 64:
+        CLASS_INFOS.pop(next(iter(CLASS_INFOS)))
+    return list(infos)
+
+
+CLASS_INFOS: dict = {}  # (id(tree), file) -> (tree, infos): the tree kept, so ids stay its
+
+
+def class_infos_of(tree: ast.Module, fname: str) -> list[ClassInfo]:
     last = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     out = []
     for node in tree.body:
@@ -423,8 +449,8 @@ def class_infos(tree: ast.Module, fname: str) -> list[ClassInfo]:
         methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         init = next((m for m in methods if m.name == "__init__"), None)
         params = tuple(a.arg for a in init.args.args[1:]) if init else ()
-        used = {n.id for m in methods for n in ast.walk(m) if isinstance(n, ast.Name)}
-        used |= {n.attr for m in methods for n in ast.walk(m) if isinstance(n, ast.Attribute)}
+        used = {n.id if isinstance(n, ast.Name) else n.attr for m in methods for n in ast.walk(m)
+                if isinstance(n, (ast.Name, ast.Attribute))}
         out.append(ClassInfo(
             name=node.name, line=node.lineno, methods=tuple(m.name for m in methods),
             init_params=params, bases=tuple(ast.unparse(b) for b in node.bases),
@@ -510,10 +536,14 @@ def function_free_names(tree: ast.Module) -> dict[str, set[str]]:
             funcs = [(f"{node.name}.{m.name}", m) for m in node.body
                      if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
         for qual, fn in funcs:
-            local = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}
-            local |= {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
-            local |= {n.name for n in ast.walk(fn) if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n is not fn}
-            reads = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            local, reads = set(), set()
+            for n in ast.walk(fn):  # one pass: parameters, names bound, names read
+                if isinstance(n, ast.arg):
+                    local.add(n.arg)
+                elif isinstance(n, ast.Name):
+                    (reads if isinstance(n.ctx, ast.Load) else local).add(n.id)
+                elif isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n is not fn:
+                    local.add(n.name)
             out[qual] = reads - local
     return out
 
@@ -545,7 +575,7 @@ def choose(sources: dict[str, str], origins: dict[str, str],
     complete = {}
     for name, src in sources.items():
         try:
-            classes = class_infos(ast.parse(src, filename=name), name)
+            classes = class_infos(parse(src, name), name)
         except SyntaxError:
             continue
         roles = match_roles(classes)
@@ -591,7 +621,7 @@ def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert
     parsed, problems, converted = {}, [], []
     for name, src in list(sources.items()):
         try:
-            parsed[name] = ast.parse(src, filename=name)
+            parsed[name] = parse(src, name)
         except SyntaxError as e:
             py3 = from_python2(src, name)
             tree = parse_or_none(py3, name)

@@ -6,6 +6,7 @@ distinct shape: the grader can tell dx from dW from db by shape alone.
 """
 from __future__ import annotations
 
+import functools
 import json
 import zlib
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from .load import Submission
 N, D_IN, D_OUT, D_HID = 7, 5, 3, 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: cached per batch
 class Probe:
     id: str
     kind: str
@@ -104,15 +105,34 @@ INPUTS = {
 
 
 def probes(seed: int, needed: dict[str, tuple[float, dict]]) -> list[Probe]:
-    """The probes the enabled checks need: probe id -> (timeout, check parameters)."""
+    """The probes the enabled checks need: probe id -> (timeout, check parameters). The same
+    for every submission of a batch, so made once (their arrays read-only) and reused."""
+    return list(cached_probes(seed, json.dumps(needed, sort_keys=True, default=str)))
+
+
+@functools.lru_cache(maxsize=8)
+def cached_probes(seed: int, needed_json: str) -> tuple[Probe, ...]:
     out = []
-    for pid, (timeout, params) in needed.items():
+    for pid, (timeout, params) in json.loads(needed_json).items():
         if pid in INPUTS:
-            out.append(Probe(pid, pid, INPUTS[pid](seed), timeout))
+            out.append(Probe(pid, pid, frozen(INPUTS[pid](seed)), timeout))
         else:
             kind, make = WITH_PARAMS[pid]
-            out.append(Probe(pid, kind, make(seed, params), timeout))
-    return out
+            out.append(Probe(pid, kind, frozen(make(seed, params)), timeout))
+    return tuple(out)
+
+
+def frozen(args: dict) -> dict:
+    for v in args.values():
+        if isinstance(v, np.ndarray):
+            v.flags.writeable = False  # shared by every submission: no check may change them
+    return args
+
+
+@functools.lru_cache(maxsize=8)
+def probes_json(plan_probes: tuple) -> str:
+    """The probes as plan.json holds them, encoded once per batch."""
+    return json.dumps([p.to_json() for p in plan_probes])
 
 
 def qualified_roles(sub: Submission, roles: dict) -> dict:
@@ -157,9 +177,9 @@ def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe],
         "limits": {"memory_mb": limits.memory_mb, "cpu_s": limits.cpu_s,
                    "file_size_mb": limits.file_size_mb, "open_files": limits.open_files,
                    "processes": limits.processes},
-        "probes": [p.to_json() for p in plan_probes],
     }
-    (box / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    text = json.dumps(plan)[:-1] + ', "probes": ' + probes_json(tuple(plan_probes)) + "}"
+    (box / "plan.json").write_text(text, encoding="utf-8")
 
 
 # ---------------------------------------------------------------- the whole network

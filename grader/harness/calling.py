@@ -14,6 +14,7 @@ that would explain it.
 import functools
 import inspect
 import itertools
+import math
 import re
 
 import numpy as np
@@ -135,6 +136,12 @@ def meaning_by_name(name, offered):
         if parts & RULES.get(meaning, (None, set()))[1]:
             return meaning
     return None
+
+
+def warm():
+    """Compile every meaning's rule now: a worker that forks a child per probe pays it once."""
+    for meaning in RULES:
+        compiled(meaning)
 
 
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -292,7 +299,8 @@ def unexplained(fn, offered, overrides=None):
 
 def bindings(fn, offered, order=(), overrides=None, limit=12):
     """Every binding of fn to the offered values, one per combination of Choices (at most
-    `limit`), the most likely first."""
+    `limit`), the most likely first; each built only when asked for (a training step asks
+    for the one chosen earlier)."""
     planned = plan_call(fn, offered, order, overrides)
     options = []
     for p, meaning in planned:
@@ -306,10 +314,29 @@ def bindings(fn, offered, order=(), overrides=None, limit=12):
                 options.append([MISSING] if p.default is not p.empty else [v.value])
             else:
                 options.append(list(v) if isinstance(v, Choices) else [v])
-    out = []
-    for combo in itertools.islice(itertools.product(*options), limit):
+    return Bindings(fn, planned, options, limit)
+
+
+class Bindings:
+    """The combinations of a call's options, in itertools.product's order, built lazily."""
+
+    def __init__(self, fn, planned, options, limit):
+        self.fn, self.planned, self.options = fn, planned, options
+        self.count = min(limit, math.prod(len(o) for o in options))
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.count:
+            raise IndexError(i)
+        combo = []
+        for opts in reversed(self.options):  # the last parameter varies fastest
+            i, k = divmod(i, len(opts))
+            combo.append(opts[k])
+        combo.reverse()
         args, kwargs, meanings, positional = [], {}, {}, True
-        for (p, meaning), value in zip(planned, combo):
+        for (p, meaning), value in zip(self.planned, combo):
             if value is MISSING:
                 positional = False
                 continue
@@ -318,8 +345,10 @@ def bindings(fn, offered, order=(), overrides=None, limit=12):
                 args.append(fresh(value))
             else:
                 kwargs[p.name] = fresh(value)
-        out.append(Binding(fn, args, kwargs, meanings))
-    return out
+        return Binding(self.fn, args, kwargs, meanings)
+
+    def __iter__(self):
+        return (self[i] for i in range(self.count))
 
 
 def bind(fn, offered, order=(), overrides=None):

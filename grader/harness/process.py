@@ -11,6 +11,7 @@ import time
 import numpy as np
 import numpy.random  # noqa: F401 - lazy in numpy 2: imported once here, not in every child
 
+from . import calling
 from .boundary import MAX_PAYLOAD, describe
 from .layer_probes import probe_linear, probe_loss, probe_loss_sanity, probe_relu
 from .network_probes import probe_gradcheck, probe_update
@@ -18,6 +19,8 @@ from .student import Student
 from .timing import probe_timing
 from .training import probe_train
 
+
+calling.warm()  # here, before any probe child is forked (and once per pre-started worker)
 
 PROBES = {
     "linear": probe_linear,
