@@ -267,13 +267,32 @@ def syntax_problem(name: str, source: str, err: SyntaxError) -> str:
 RESET_CALL = re.compile(r"\.(zero_grads?|reset_grads?|clear_grads?|zero_gradients)\s*\(")
 
 
+PY2_NAMES = {"xrange", "unicode", "raw_input", "basestring", "unichr", "cPickle", "execfile"}
+PY2_METHODS = {"iteritems", "itervalues", "iterkeys", "has_key"}
+# fixers that add an import line: without them every line keeps its number
+LINE_ADDING_FIXERS = {"fissix.fixes.fix_reduce", "fissix.fixes.fix_intern",
+                      "fissix.fixes.fix_exitfunc", "fissix.fixes.fix_operator"}
+
+
+def uses_python2_names(tree: ast.Module) -> bool:
+    """Python 3 syntax that still calls Python 2 (`from __future__ import print_function`
+    with xrange, iteritems, cPickle): it runs only once converted."""
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and n.id in PY2_NAMES and isinstance(n.ctx, ast.Load) \
+                or isinstance(n, ast.Attribute) and n.attr in PY2_METHODS \
+                or isinstance(n, ast.Import) and any(a.name == "cPickle" for a in n.names):
+            return True
+    return False
+
+
 def from_python2(source: str, name: str) -> str | None:
     """Python 2 source converted by fissix (lib2to3's maintained fork) with its default
-    fixers, or None when even Python 2's grammar cannot read it. Lines keep their numbers,
-    so tracebacks still point at the student's own lines."""
+    fixers but those that add an import line, or None when even Python 2's grammar cannot
+    read it. Lines keep their numbers, so tracebacks still point at the student's own."""
     from fissix import refactor  # imported only for the rare Python 2 file
 
-    tool = refactor.RefactoringTool(refactor.get_fixers_from_package("fissix.fixes"))
+    fixers = [f for f in refactor.get_fixers_from_package("fissix.fixes") if f not in LINE_ADDING_FIXERS]
+    tool = refactor.RefactoringTool(fixers)
     try:
         return str(tool.refactor_string(source if source.endswith("\n") else source + "\n", name))
     except Exception:  # fissix raises its own ParseError and tokenizer errors
@@ -589,7 +608,8 @@ def choose(sources: dict[str, str], origins: dict[str, str],
         hit = next((i for i, pat in enumerate(prefer)
                     if fnmatch.fnmatch(shown, pat) or fnmatch.fnmatch(PurePosixPath(shown).name, pat)),
                    len(prefer))
-        return hit, -complete[name], shown
+        stubs = sum(len(c.stubs) for c in class_infos(parse(sources[name], name), name))
+        return hit, stubs, -complete[name], shown  # a skeleton of stubs after the solution
 
     order = sorted(complete, key=rank)
     best, rest = order[0], order[1:]
@@ -597,6 +617,8 @@ def choose(sources: dict[str, str], origins: dict[str, str],
     if pattern < len(prefer) and any(rank(n)[0] > pattern for n in rest):
         why = f"the course grades {prefer[pattern]} files first"
     elif any(rank(n)[1] > rank(best)[1] for n in rest):
+        why = "the others' layer methods are still stubs (they do nothing)"
+    elif any(rank(n)[2] > rank(best)[2] for n in rest):
         why = "it defines the most layer classes"
     else:
         why = "it comes first by name"
@@ -622,6 +644,8 @@ def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert
     for name, src in list(sources.items()):
         try:
             parsed[name] = parse(src, name)
+            if python2 == "convert" and uses_python2_names(parsed[name]):
+                raise SyntaxError("Python 2 names", (name, 1, 0, ""))  # convert it as well
         except SyntaxError as e:
             py3 = from_python2(src, name)
             tree = parse_or_none(py3, name)

@@ -21,7 +21,9 @@ from .families import DESCRIBE
 from .network import network_run
 
 SCALES = {"fraction": 1.0, "percent": 100.0}
-NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+# a number printed next to "acc"/"accuracy" (either side), or followed by a percent sign
+ACCURACY_SAID = re.compile(r"(?i)(?:acc\w*\W{0,3}\s*(?:is|=|:)?\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?))"
+                           r"|([-+]?\d*\.?\d+)\s*%")
 
 
 def numbers(value) -> list[float]:
@@ -83,12 +85,13 @@ def evaluate(ctx: Context) -> Verdict:
     n, acc = len(y), float(np.mean((z > 0) == (y > 0.5)))
     got = numbers(returned)
     printed = run.value.get("evaluate_printed") or ""
-    if not got and isinstance(printed, str):  # it prints the accuracy rather than returning it
-        got = [float(t) for t in NUMBER.findall(printed)[:20]]
+    from_print = not got and isinstance(printed, str)
+    if from_print:  # it prints the accuracy rather than returning it: numbers said to be one
+        got = [float(m.group(1) or m.group(2)) for m in ACCURACY_SAID.finditer(printed)][:20]
     details = {"returned": got, "accuracy": acc, "samples": n}
     for v in got:
         scale = reported_as(v, acc, n)
-        if scale:
+        if scale and not (from_print and scale == "count"):
             return Verdict("pass", f"{who} reports the accuracy of the network's outputs "
                            f"({v:g}, as a {scale})", {**details, "scale": scale})
     if not got:

@@ -132,7 +132,7 @@ def training_verdict(ctx: Context, cid: str, probe: str, task: str) -> Verdict:
         return Verdict("pass", f"{who}: {runs_phrase(sum(good), len(runs))} 100% training "
                        f"accuracy in {epoch_phrase(epochs)}", details)
     family = training_family(runs, verdicts)
-    details["verdict"] = max(set(verdicts), key=verdicts.count)
+    details["verdict"] = max(sorted(set(verdicts)), key=verdicts.count)
     details["suspected"] = DESCRIBE.get(family)
     last = [c["loss"][-1] for c in curves if c["loss"]]
     shown = ", ".join(f"{v:.3g}" if v is not None else "?" for v in last[:5])

@@ -73,11 +73,11 @@ def step(record, name, fn):
                 value = fn()
         record[name] = {"ok": True, "value": encode(value)}
         ok = True
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # sys.exit() in student code ends only this step
         record[name] = {"ok": False, "error": describe(e)}
         value, ok = None, False
     if caught:
-        record[name]["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5]
+        record[name]["warnings"] = sorted({f"{w.category.__name__}: {str(w.message)[:300]}" for w in caught})[:5]
     return value, ok
 
 

@@ -50,7 +50,7 @@ RULES = {
              {"prob", "probs", "pred", "preds", "prediction", "predictions", "hat", "sigmoid"}),
     "cache": (rx(r"cache|ctx|context|saved|memo|stash|cached|cache_?\w*|\w*_?cache"), {"cache"}),
     "lr": (rx(r"lr|eta|alpha|learning_?rate|step_?size|lr_?rate|l_?rate|learn_?rate|learning|lrate|"
-              r"learning_?rate_?\w*|lr\d*|base_?lr|rate|step|epsilon"),
+              r"learning_?rate_?\w*|lr\d*|base_?lr|rate|step"),
            {"lr", "eta", "learning", "learn", "lrate"}),
     "momentum": (rx(r"mu|beta|beta1|rho|gamma|mom|momentum|moment|mtm|mmt|mntm|momentum_?\w+|\w+_?momentum|"
                     r"m_?coef|velocity_?decay|friction"),

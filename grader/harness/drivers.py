@@ -15,15 +15,19 @@ its call is bound are chosen once per probe, on a scratch network: the first bin
 runs and moves the weights (a train-or-test flag has to be right for that). What could not
 be called is kept in `notes`: structure.mlp_drives reports it.
 """
+
+import itertools
+
 import numpy as np
 
 from . import names
 from .boundary import ProbeError, describe
-from .calling import (ByMeaning, Choices, Keep, bind, bindings, call, has_method, hyper, meaning_of,
-                      method, params_of, qualname)
+from .calling import (MISSING, ByMeaning, Choices, Keep, bind, bindings, call, fresh, has_method,
+                      hyper, meaning_of, method, params_of, qualname)
 from .layer_probes import DX_ATTR, Layer, Loss, construct, kept_by, linear_layer
 from .network import ParamMap, Tracer, build_network, held_layers, layer_jobs, linear_index
-from .params import arrays
+from .hyperattrs import set_hyper_attrs
+from .params import arrays, walk, walkable
 
 NET_FORWARD = names.FORWARD + ("predict_logits", "logits", "scores", "get_logits", "compute_logits",
                                "output", "net_output", "predict_scores")
@@ -35,37 +39,10 @@ def step_offer(x, y, lr, momentum, l2, seed=0, cols=False):
     `cols`, the samples go in as columns (x as (features, batch))."""
     offer = {"x": x.T if cols else x, "y": y.T if cols else y, **hyper(lr, momentum, l2), "epochs": 1, "epoch": Choices([0, 1]),
              "batch_size": len(x), "batch": Choices([(x.T, y.T) if cols else (x, y), len(x)]),
-             "num_batches": 1, "batch_index": 0, "train_flag": Choices([True, "train", 1]),
+             "num_batches": 1, "batch_index": 0, "train_flag": Choices([MISSING, True, False, "train", "test"]),
              "quiet": Keep(False), "seed": seed}
     offer["config"] = ByMeaning(offer)
     return offer
-
-
-def set_hyper_attrs(obj, lr, momentum, l2, depth=0):
-    """Set hyper-parameters the student keeps (self.lr, self.solver.momentum,
-    self.config['lr']); returns which of lr, momentum, l2 found a place."""
-    offered = hyper(lr, momentum, l2)
-    found = set()
-    try:
-        items = list(vars(obj).items())
-    except TypeError:
-        return found
-    for name, value in items:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            m = meaning_of(name, HYPER_KEYS)
-            if m in offered:
-                setattr(obj, name, float(offered[m]) if isinstance(value, float) else offered[m])
-                found.add(m)
-        elif isinstance(value, dict):
-            for k, item in list(value.items()):
-                m = meaning_of(k, HYPER_KEYS) if isinstance(k, str) else None
-                if m in offered and isinstance(item, (int, float)) and not isinstance(item, bool):
-                    value[k] = offered[m]
-                    found.add(m)
-        elif depth < 1 and hasattr(value, "__dict__") and not isinstance(value, (type, np.ndarray)) \
-                and not callable(value):
-            found |= set_hyper_attrs(value, lr, momentum, l2, depth + 1)
-    return found
 
 
 class Looped:
@@ -190,19 +167,26 @@ class GraderLoop:
                    **hyper(offer["lr"], offer["momentum"], offer["l2"])}
         if grad is not None:
             offered["grad"] = grad
-        call(bwd, offered, ("grad",), student.args("mlp"))
-        return Looped(value, net.update(offer["lr"], offer["momentum"], offer["l2"]))
+        b = bind(bwd, offered, ("grad",), student.args("mlp"))
+        b()  # (a backward(grad, lr, momentum, l2) may update the weights itself)
+        return Looped(value, reached_by(b) | net.update(offer["lr"], offer["momentum"], offer["l2"]))
 
     def forward(self, obj, student, x, y):
         fwd = getattr(obj, self.fwd)
         offered = {"x": x, "y": y, "quiet": Keep(False), "train_flag": True}
+        if self.cols:
+            offered.update(x=x.T, y=y.T)
         try:
             return self.first_array(call(fwd, offered, ("x",), student.args("mlp")))
-        except Exception:
+        except ValueError as first:  # a shape error: maybe samples in columns, x (features, batch)
             if self.cols:
                 raise
-            self.cols = True  # samples in columns: x is (features, batch)
-            return self.first_array(call(fwd, {**offered, "x": x.T, "y": y.T}, ("x",), student.args("mlp")))
+            try:
+                out = self.first_array(call(fwd, {**offered, "x": x.T, "y": y.T}, ("x",), student.args("mlp")))
+            except Exception:
+                raise first from None  # the student's own call, not the transposed attempt
+            self.cols = True
+            return out
 
     @staticmethod
     def first_array(out):
@@ -305,6 +289,7 @@ class Network:
             self.net = GraderNet(student, self.d_in, hidden, seed)
             self.params, self.how = ParamMap(self.net, self.d_in, hidden), None
         self.driver, self.chosen = self.choose()
+        self.find_bias_rows()
 
     # ------------------------------------------------------------ choosing a driver
 
@@ -378,9 +363,37 @@ class Network:
         if isinstance(self.net, GraderNet):
             other.net = GraderNet(self.student, self.d_in, self.hidden, self.seed)
         else:
-            other.net = self.how.fn(*self.how.args, **self.how.kwargs)
+            # (fresh copies: a constructor that keeps the arrays it is given must not share
+            # them with the real network)
+            other.net = self.how.fn(*map(fresh, self.how.args), **{k: fresh(v) for k, v in self.how.kwargs.items()})
         other.params = ParamMap(other.net, self.d_in, self.hidden)
         return other
+
+    def find_bias_rows(self):
+        """Where a bias folded into W sits (its last row, for x with a ones column appended,
+        or its first, prepended): the choice whose network reproduces x·W + b. An adapter
+        decision only, made on a scratch network."""
+        folded = [k for k in (1, 2) if self.params.slots[f"W{k}"]["folded"]]
+        if not folded:
+            return
+        x, y = self.sample
+        r = np.random.RandomState(1)
+        W1, b1, W2, b2 = r.randn(self.d_in, self.hidden), r.randn(self.hidden), r.randn(self.hidden, 1), r.randn(1)
+        want = np.maximum(x @ W1 + b1, 0) @ W2 + b2
+        for rows in itertools.product(("last", "first"), repeat=len(folded)):
+            try:
+                other = self.scratch()
+                for k, row in zip(folded, rows):
+                    other.params.slots[f"W{k}"]["folded"] = row
+                other.plant(W1, b1, W2, b2)
+                other.step(x, y)
+                got = other.captured_logits()
+            except Exception:  # noqa: BLE001 - this layout does not run: try the next
+                continue
+            if isinstance(got, np.ndarray) and got.size == want.size and np.allclose(got.reshape(want.shape), want):
+                for k, row in zip(folded, rows):
+                    self.params.slots[f"W{k}"]["folded"] = row
+                return
 
     # ------------------------------------------------------------ parameters
 
@@ -588,7 +601,11 @@ class Network:
         if getattr(self.driver, "cols", False):  # trained on (features, batch): evaluated so too
             x, y = x.T, y.T
         offered = {"x": x, "y": y, "batch_size": len(x), "quiet": Keep(False), "train_flag": False,
-                   "loss_fn": Loss(self.student).ce, "seed": self.seed, **hyper()}
+                   "seed": self.seed, **hyper()}
+        try:
+            offered["loss_fn"] = Loss(self.student).ce  # for an evaluate(model, loss_fn, X, Y)
+        except Exception:  # noqa: BLE001 - a loss that cannot be built: evaluate may not need it
+            pass
         fn = next((getattr(self.net, n) for n in self.student.methods("mlp", "evaluate")
                    if callable(getattr(self.net, n, None))), None)
         order, overrides = ("x", "y"), self.student.args("mlp")

@@ -12,6 +12,7 @@ import numpy as np
 
 from .boundary import ProbeError, describe, encode, step
 from .calling import Choices, Keep, bind, bindings, call, has_method, hyper, meanings, method, unexplained
+from .hyperattrs import set_hyper_attrs
 from .params import arrays, plant_linear, public
 
 OUT_ATTR = re.compile(r"^(out|output|outputs|y|z|a|h|result|res|activation|act|fwd|forward_?out|"
@@ -120,15 +121,15 @@ class Layer:
         """The layer's output for rows x, as rows; detects a column layout on first use."""
         try:
             out = self._forward(x)
-        except Exception:
+        except (ValueError, ProbeError) as first:  # a shape error: maybe samples in columns
             if self.cols or x.ndim != 2:
                 raise
-            self.cols = True  # maybe samples in columns: retry once with x transposed
+            self.cols = True  # retry once with x transposed
             try:
                 out = self._forward(x)
             except Exception:
                 self.cols = False
-                raise
+                raise first from None  # report the call as the student's code sees it
         self.x, self.out = x, out
         return out
 
@@ -248,6 +249,7 @@ def update_step(student, W, b, x, g, lr, momentum=0.0, l2=0.0, steps=1, transpos
     try:
         layer, where, _ = linear_layer(student, W, b, transposed, bias_row)
         w_path, b_path = where["_paths"]
+        set_hyper_attrs(layer.obj, lr, momentum, l2)  # Linear(n_in, n_out, lr, ...) keeps them
         upd = layer.update_method()
         rec["via"] = upd.__name__ if upd else "backward"
         for i in range(steps):

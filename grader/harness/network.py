@@ -15,7 +15,7 @@ import numpy as np
 
 from . import names
 from .boundary import ProbeError
-from .calling import ByMeaning, Choices, Keep, bindings, hyper
+from .calling import ByMeaning, Choices, Keep, bindings, hyper, name_parts
 from .params import (B_PREFERRED, GRADISH, W_PREFERRED, Path, arrays, instances, is_param_path,
                      pick, put, walk)
 
@@ -149,13 +149,15 @@ class Tracer:
 def gradient_arrays(obj):
     """Copies of the gradient-like arrays a layer holds (dW, grad_b, W.grad), taken right
     after its backward returns: an update or a reset later in the step may change them."""
-    return {p: v.copy() for p, v in arrays(obj, 2).items() if GRADISH.search(p.leaf().lstrip("_"))
-            or any(GRADISH.search(str(k)) for _, k in p[:-1]) and v.size <= 10_000}
+    return {p: v.copy() for p, v in arrays(obj, 2).items() if v.size <= 10_000 and (
+        GRADISH.search(p.leaf().lstrip("_")) or any(GRADISH.search(str(k)) for _, k in p[:-1]))}
 
 
 def original_of(cls, name):
-    """The method as the student wrote it (a previous tracer's wrapper removed), or None."""
-    fn = cls.__dict__.get(name) or getattr(cls, name, None)
+    """The method as the student wrote it (a previous tracer's wrapper removed), or None:
+    looked up in the class and its own bases only, never object's or type's (a class with
+    no __call__ must not get the metaclass's, which would construct a new object)."""
+    fn = next((k.__dict__[name] for k in cls.__mro__ if k is not object and name in k.__dict__), None)
     fn = getattr(fn, "_nn_original", fn)
     return fn if callable(fn) and not isinstance(fn, (type, staticmethod, classmethod)) else None
 
@@ -209,12 +211,15 @@ GENERIC_LEAF = ("value", "data", "val", "param", "params")
 
 
 def bias_named(path):
-    """Whether a path names a bias: b, bias2, or b.value / params['b'] by its owner."""
+    """Whether a path names a bias: b, bias2, b_hidden, or b.value / params['b'] by its
+    owner (and not a weight: w_b, weights_bias)."""
     keys = [str(k) for _, k in path]
     leaf = keys[-1] if keys else ""
     if leaf.lower() in GENERIC_LEAF and len(keys) > 1:
         leaf = keys[-2]
-    return bool(BIAS_NAME.match(leaf))
+    parts = name_parts(leaf)
+    return bool(BIAS_NAME.match(leaf)) or bool(parts & {"b", "bias", "biases", "intercept"}) \
+        and not parts & {"w", "weight", "weights", "kernel"}
 
 
 class ParamMap:
@@ -251,7 +256,7 @@ class ParamMap:
         layout, folded = layouts[found[best].shape]
         if n_in == n_out:  # a square layer cannot tell its layout by shape: assume (in, out)
             layout = "in_out"
-        return {"path": best, "layout": layout, "folded": folded}
+        return {"path": best, "layout": layout, "folded": "last" if folded else None}
 
     def bias(self, found, k, n_out, w, taken):
         shapes = {(n_out,), (1, n_out), (n_out, 1)}
@@ -279,7 +284,9 @@ class ParamMap:
     def plant(self, W1, b1, W2, b2):
         for k, W, b in ((1, W1, b1), (2, W2, b2)):
             w = self.slots[f"W{k}"]
-            full = np.vstack([W, b.reshape(1, -1)]) if w["folded"] else W
+            full = W
+            if w["folded"]:
+                full = np.vstack([b.reshape(1, -1), W] if w["folded"] == "first" else [W, b.reshape(1, -1)])
             put(self.net, w["path"], full.T if w["layout"] == "out_in" else full)
             slot = self.slots[f"b{k}"]
             if slot:
@@ -306,10 +313,11 @@ class ParamMap:
         if not isinstance(W, np.ndarray):
             return None
         W = W.T if w["layout"] == "out_in" else W
+        row = 0 if w["folded"] == "first" else -1
         if name[0] == "W":
-            return W[:-1] if w["folded"] else W
+            return (W[1:] if row == 0 else W[:-1]) if w["folded"] else W
         if w["folded"]:
-            return W[-1]
+            return W[row]
         b = self.get(name)
         return b if isinstance(b, np.ndarray) else None
 

@@ -123,7 +123,10 @@ def is_param_path(p):
     if leaf.lower() in ("value", "data", "val", "param", "params", "w", "b"):
         # W.value, params['W']: the owner's name decides (grads['W'] is no parameter)
         return owners_ok and not any(GRADISH.search(n) for n in names[-2:-1])
-    return owners_ok and not GRADISH.search(leaf) and not ACTIVATIONISH.search(leaf)
+    weighty = set(re.split(r"[_\W]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", leaf).lower())) & {
+        "w", "weight", "weights", "kernel", "b", "bias", "biases"}
+    # out_W, output_weights, input_weights: a weight, whatever layer its name mentions
+    return owners_ok and not GRADISH.search(leaf) and bool(weighty or not ACTIVATIONISH.search(leaf))
 
 
 def pick(cands, preferred):

@@ -147,6 +147,30 @@ def load_student(plan):
     importlib.import_module(plan["module"])
 
 
+def same_randomness(seed):
+    """Every source of randomness student code may use starts from the plan's seed, so a
+    submission graded twice sees the same numbers: numpy's global state, the stdlib's
+    random, and generators made without a seed (default_rng(), RandomState())."""
+    import itertools
+    import random
+    random.seed(seed)
+    np.random.seed(seed)
+    count = itertools.count(1)
+    real_rng, real_state, real_seed = np.random.default_rng, np.random.RandomState, np.random.seed
+
+    def default_rng(s=None):
+        return real_rng([seed, next(count)] if s is None else s)
+
+    class RandomState(real_state):
+        def __init__(self, s=None):
+            super().__init__((seed + next(count)) % 2**32 if s is None else s)
+
+    def seeded(s=None):
+        real_seed(seed if s is None else s)
+
+    np.random.default_rng, np.random.RandomState, np.random.seed = default_rng, RandomState, seeded
+
+
 def child(probe, plan, wfd, printed_fd):
     """In the forked child: load the student's definitions, run one probe, send its record."""
     # Its own group, so a timeout kills whatever it started. The container tier's seccomp
@@ -158,7 +182,7 @@ def child(probe, plan, wfd, printed_fd):
     for fd in (1, 2):
         os.dup2(printed_fd, fd)
     os.close(printed_fd)
-    np.random.seed(plan.get("seed", 0))
+    same_randomness(int(plan.get("seed", 0)))
     try:
         os.chdir(plan["work_dir"])
         load_student(plan)

@@ -54,7 +54,7 @@ def train_run(student, X, Y, seed, lr, args):
             run["hyper"] = s["hyper"]
             labels = Y[s["order"]] if s["order"] else Y
             streak = streak + 1 if separates(net.captured_logits(), labels) else 0
-            total = loss_number(net.captured_loss(), net.loss_evidence())
+            total = loss_number(net.captured_loss(), s["loss_attrs"])
             if streak >= int(args.get("patience", 10)) or not np.isfinite(total):
                 break
             best, since = (total, 0) if total < best * (1 - 1e-3) else (best, since + 1)
