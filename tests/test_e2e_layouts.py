@@ -127,3 +127,13 @@ def test_interface_table_drives_a_course_skeleton_nngrader_cannot_guess(tmp_path
     import json
     result = json.loads((tmp_path / "named" / "own" / "result.json").read_text())
     assert {c["id"]: c["message"] for c in result["checks"] if c["status"] != "pass"} == {}
+
+
+def test_unseeded_randomness_gives_the_same_verdicts_twice(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "rng.py").write_text((LAYOUTS / "correct" / "rv_i_rng.py").read_text())
+    first = grade_folder(folder, tmp_path / "a").results["rng"]
+    second = grade_folder(folder, tmp_path / "b").results["rng"]
+    assert [(c["id"], c["status"], c["message"]) for c in first["checks"] if "vectorised" not in c["id"]] \
+        == [(c["id"], c["status"], c["message"]) for c in second["checks"] if "vectorised" not in c["id"]]
