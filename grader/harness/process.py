@@ -171,8 +171,10 @@ def same_randomness(seed):
     np.random.default_rng, np.random.RandomState, np.random.seed = default_rng, RandomState, seeded
 
 
-def child(probe, plan, wfd, printed_fd):
-    """In the forked child: load the student's definitions, run one probe, send its record."""
+def child(probes, plan, wfd, printed_fd):
+    """In the forked child: load the student's definitions, run the probes, send their
+    records. One probe sends its JSON record; a group sends one framed record per probe
+    (8-byte length, then JSON) as each finishes, each probe under its own time limit."""
     # Its own group, so a timeout kills whatever it started. The container tier's seccomp
     # filter answers setpgid with a no-op (student code may not leave the run's group):
     # its leftovers are then ended by end_leftovers() before the next probe.
@@ -182,22 +184,64 @@ def child(probe, plan, wfd, printed_fd):
     for fd in (1, 2):
         os.dup2(printed_fd, fd)
     os.close(printed_fd)
-    same_randomness(int(plan.get("seed", 0)))
-    try:
-        os.chdir(plan["work_dir"])
-        load_student(plan)
-        payload = {"status": "ok", "value": PROBES[probe["kind"]](Student(plan), probe.get("args", {}))}
-    except BaseException as e:  # SystemExit and KeyboardInterrupt from student code too
-        payload = {"status": "error", "error": describe(e)}
-    try:
-        data = json.dumps(payload, allow_nan=True).encode()
-    except Exception as e:
-        data = json.dumps({"status": "error", "error": {"type": type(e).__name__,
-                          "message": "the probe's result could not be encoded", "frames": []}}).encode()
-    view = memoryview(data)
-    while view:
-        view = view[os.write(wfd, view):]
+    group = isinstance(probes, list)
+    loaded = None
+    for probe in probes if group else [probes]:
+        same_randomness(int(plan.get("seed", 0)))
+        start = time.monotonic()
+        try:
+            if loaded is None:
+                os.chdir(plan["work_dir"])
+                load_student(plan)
+                loaded = True
+            with alarm(float(probe.get("timeout_s", 10)) if group else 0):
+                payload = {"status": "ok", "value": PROBES[probe["kind"]](Student(plan), probe.get("args", {}))}
+        except TimeUp:
+            payload = {"status": "timeout", "limit_s": probe.get("timeout_s", 10)}
+        except BaseException as e:  # SystemExit and KeyboardInterrupt from student code too
+            payload = {"status": "error", "error": describe(e)}
+        payload["elapsed_s"] = time.monotonic() - start
+        data = encoded(payload)
+        if group:
+            data = json.dumps(probe["id"]).encode().ljust(64) + len(data).to_bytes(8, "big") + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(wfd, view):]
     os._exit(0)
+
+
+def encoded(payload):
+    try:
+        return json.dumps(payload, allow_nan=True).encode()
+    except Exception as e:
+        return json.dumps({"status": "error", "elapsed_s": payload.get("elapsed_s", 0.0), "error": {
+            "type": type(e).__name__, "message": "the probe's result could not be encoded",
+            "frames": []}}).encode()
+
+
+class TimeUp(BaseException):
+    """A grouped probe ran past its own limit (a BaseException: `except Exception` in
+    student code does not swallow it)."""
+
+
+class alarm:
+    """Raise TimeUp in whatever Python code runs once `seconds` have passed (0: never)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        if self.seconds:
+            def ring(signum, frame):
+                raise TimeUp()
+            self.previous = signal.signal(signal.SIGALRM, ring)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc):
+        if self.seconds:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
 
 
 class Printed:
@@ -243,36 +287,38 @@ def write_out(data):
         pass  # nobody reads the harness's stdout any more: the output is only a courtesy
 
 
-def run_probe(probe, plan):
+def start_child(probes, plan):
+    """Fork a child for one probe or a group: (pid, result pipe, printed pipe) or None."""
     rfd, wfd = os.pipe()
-    pfd, pwfd = os.pipe()  # what the probe prints
-    start = time.monotonic()
+    pfd, pwfd = os.pipe()  # what the probes print
     pid = fork_retrying()
     if pid is None:  # the process limit is still full of an earlier probe's leftovers
         for fd in (rfd, wfd, pfd, pwfd):
             os.close(fd)
-        return {"status": "error", "elapsed_s": time.monotonic() - start, "error": {
-            "type": "ProcessLimit", "message": "the harness could not start this check: "
-            "the process limit was still used up by processes an earlier check left behind",
-            "frames": []}}
+        return None
     if pid == 0:
         os.close(rfd)
         os.close(pfd)
         try:
-            child(probe, plan, wfd, pwfd)
+            child(probes, plan, wfd, pwfd)
         finally:
             os._exit(70)
     os.close(wfd)
     os.close(pwfd)
     os.set_blocking(pfd, False)
+    return pid, rfd, pfd
+
+
+def collect(pid, rfd, pfd, deadline, label, on_data=None):
+    """Read a child's results until EOF, its end, the deadline or the size limit.
+    Returns (bytes, how it ended: "eof" | "timeout" | "oversized", exit code)."""
     printed = Printed()
-    chunks, size, deadline = [], 0, start + float(probe.get("timeout_s", 10))
-    timed_out = False
+    chunks, size, how = [], 0, "eof"
     watch = [rfd, pfd]
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            timed_out = True
+            how = "timeout"
             break
         ready, _, _ = select.select(watch, [], [], min(left, 0.05))
         if pfd in ready and not read_ready(pfd, printed.feed):
@@ -287,35 +333,95 @@ def run_probe(probe, plan):
             break
         size += len(chunk)
         if size > MAX_PAYLOAD:
-            timed_out = None  # oversized
+            how = "oversized"
             break
         chunks.append(chunk)
+        if on_data is not None:
+            on_data(b"".join(chunks))
     os.close(rfd)
     for chunk in drain(pfd, 1 << 20) if pfd in watch else ():
         printed.feed(chunk)
     os.close(pfd)  # a leftover still printing now gets EPIPE
-    write_out(printed.report(probe["id"]))
+    write_out(printed.report(label))
     for target in (-pid, pid):
         try:
             os.kill(target, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
     _, status = os.waitpid(pid, 0)
+    return b"".join(chunks), how, os.waitstatus_to_exitcode(status)
+
+
+NO_FORK = {"status": "error", "error": {
+    "type": "ProcessLimit", "message": "the harness could not start this check: the process "
+    "limit was still used up by processes an earlier check left behind", "frames": []}}
+
+
+def run_probe(probe, plan):
+    start = time.monotonic()
+    started = start_child(probe, plan)
+    if started is None:
+        return {**NO_FORK, "elapsed_s": time.monotonic() - start}
+    limit = float(probe.get("timeout_s", 10))
+    data, how, code = collect(*started, start + limit, probe["id"])
     elapsed = time.monotonic() - start
-    code = os.waitstatus_to_exitcode(status)
-    if timed_out:
+    if how == "timeout":
         return {"status": "timeout", "elapsed_s": elapsed, "limit_s": probe.get("timeout_s", 10)}
-    if timed_out is None:
+    if how == "oversized":
         return {"status": "error", "elapsed_s": elapsed, "error": {
             "type": "OutputTooLarge", "message": "the probe's result exceeded 16 MB", "frames": []}}
     try:
-        payload = json.loads(b"".join(chunks))
+        payload = json.loads(data)
     except ValueError:
         payload = None
     if not isinstance(payload, dict):  # whatever reached the pipe was not our record
         return {"status": "crash", "elapsed_s": elapsed, "exit_code": code}
     payload["elapsed_s"] = elapsed
     return payload
+
+
+# Cheap per-layer probes share one child (one fork, one load of the student's module),
+# each under its own alarm; if that child crashes or hangs, the probe it was running is
+# reported so and the rest run in children of their own, as every other probe does.
+GROUPED = ("linear", "relu", "loss", "loss_sanity")
+
+
+def frames(data):
+    """(probe id, record) of each complete frame a group child sent."""
+    out, i = [], 0
+    while len(data) - i >= 72:
+        size = int.from_bytes(data[i + 64:i + 72], "big")
+        if len(data) - i - 72 < size:
+            break
+        try:
+            pid_, record = json.loads(data[i:i + 64]), json.loads(data[i + 72:i + 72 + size])
+        except ValueError:
+            break
+        if isinstance(pid_, str) and isinstance(record, dict):
+            out.append((pid_, record))
+        i += 72 + size
+    return out
+
+
+def run_group(probes, plan):
+    """probe id -> record for the probes a group child finished; the others are left out
+    (the caller runs them alone), but for the one it was running when it crashed or hung."""
+    start = time.monotonic()
+    started = start_child(probes, plan)
+    if started is None:
+        return {}
+    deadline = start + sum(float(p.get("timeout_s", 10)) for p in probes)
+    data, how, code = collect(*started, deadline, ",".join(p["id"] for p in probes))
+    done = dict(frames(data))
+    if how == "oversized":
+        return done
+    running = next((p for p in probes if p["id"] not in done), None)
+    if running is not None and how == "timeout":
+        done[running["id"]] = {"status": "timeout", "limit_s": running.get("timeout_s", 10),
+                               "elapsed_s": float(running.get("timeout_s", 10))}
+    elif running is not None and code != 0:
+        done[running["id"]] = {"status": "crash", "exit_code": code, "elapsed_s": 0.0}
+    return done
 
 
 def main(plan_path):
@@ -329,9 +435,16 @@ def main(plan_path):
     shutil.rmtree("out", ignore_errors=True)  # only what this run writes can be read back
     os.makedirs("out", exist_ok=True)
     results = {"harness": "nngrader", "probes": {}}
+    grouped = [p for p in plan["probes"] if p["kind"] in GROUPED]
+    if len(grouped) > 1:
+        end_leftovers()
+        results["probes"].update(run_group(grouped, plan))
     for probe in plan["probes"]:
+        if probe["id"] in results["probes"]:
+            continue
         end_leftovers()
         results["probes"][probe["id"]] = run_probe(probe, plan)
+    results["probes"] = {p["id"]: results["probes"][p["id"]] for p in plan["probes"]}  # plan order
     end_leftovers()  # nothing of the student's may touch out/ from here on
     if sole_uid():
         clear_scratch(plan_path)  # forged files in out/, a full disk: the results need room
