@@ -669,7 +669,10 @@ def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert
     files, left_out, notes, script_globals, missing = {}, [], [], {}, {}
     for name, tree in parsed.items():
         kept, dropped = keep_definitions(sources[name], tree, name)
-        kept, absent = drop_unavailable_imports(kept, local_modules)
+        kept, absent, stood_in = drop_unavailable_imports(kept, local_modules)
+        for module, line in stood_in:
+            notes.append(f"{shown(name)} line {line}: {module} is not available in the grader; "
+                         "numpy equivalents of its functions stand in")
         for bound, (module, line) in absent.items():
             missing[bound] = f"{module} (imported on line {line} of {shown(name)})"
             notes.append(f"{shown(name)} line {line}: import of {module} left out: the grader "
@@ -694,7 +697,7 @@ def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert
     )
 
 
-def drop_unavailable_imports(source: str, local_modules: set[str]) -> tuple[str, dict]:
+def drop_unavailable_imports(source: str, local_modules: set[str]) -> tuple[str, dict, list]:
     """Replace imports of packages the box lacks (torch, matplotlib, ...) with `pass`.
 
     A plotting import used only by the training script then costs nothing; a method that
@@ -703,7 +706,7 @@ def drop_unavailable_imports(source: str, local_modules: set[str]) -> tuple[str,
     """
     tree = ast.parse(source)
     lines = source.splitlines()
-    absent = {}
+    absent, stood_in = {}, []
     guarded = guarded_imports(tree)
     for node in ast.walk(tree):
         if id(node) in guarded:
@@ -717,14 +720,38 @@ def drop_unavailable_imports(source: str, local_modules: set[str]) -> tuple[str,
         bad = [(b, m) for b, m in mods if m not in ALLOWED_MODULES and m not in local_modules]
         if not bad:
             continue
-        for bound, module in bad:
-            absent[bound] = (module, node.lineno)
         first = lines[node.lineno - 1]
         indent = first[: len(first) - len(first.lstrip())]
-        lines[node.lineno - 1] = indent + "pass"
+        stand_in = stand_ins(node)
+        if stand_in:  # from scipy.special import expit: a numpy equivalent takes its place
+            lines[node.lineno - 1] = indent + stand_in
+            stood_in.append((node.module, node.lineno))
+        else:
+            for bound, module in bad:
+                absent[bound] = (module, node.lineno)
+            lines[node.lineno - 1] = indent + "pass"
         for i in range(node.lineno, node.end_lineno or node.lineno):
             lines[i] = ""
-    return "\n".join(lines) + "\n", absent
+    return "\n".join(lines) + "\n", absent, stood_in
+
+
+# scipy functions students use for the sigmoid, as numpy one-liners (the box has numpy
+# only): the maths stays the student's own, as with scipy itself
+STAND_INS = {
+    ("scipy.special", "expit"): "lambda z: __import__('numpy').exp(-__import__('numpy').logaddexp(0.0, -__import__('numpy').asarray(z, dtype=float)))",
+    ("scipy.special", "log_expit"): "lambda z: -__import__('numpy').logaddexp(0.0, -__import__('numpy').asarray(z, dtype=float))",
+    ("scipy.special", "logsumexp"): "lambda a, axis=None, keepdims=False: __import__('numpy').logaddexp.reduce(__import__('numpy').asarray(a, dtype=float), axis=axis, keepdims=keepdims)",
+}
+
+
+def stand_ins(node) -> str | None:
+    """`name = <numpy equivalent>; ...` for an import of scipy functions that all have one."""
+    if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0):
+        return None
+    parts = [(a.asname or a.name, STAND_INS.get((node.module, a.name))) for a in node.names]
+    if not parts or any(code is None for _, code in parts):
+        return None
+    return "; ".join(f"{bound} = {code}" for bound, code in parts)
 
 
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}

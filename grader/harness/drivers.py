@@ -25,7 +25,7 @@ from .boundary import ProbeError, describe
 from .calling import (MISSING, ByMeaning, Choices, Keep, bind, bindings, call, fresh, has_method,
                       hyper, meaning_of, method, params_of, qualname)
 from .layer_probes import DX_ATTR, Layer, Loss, construct, kept_by, linear_layer
-from .network import ParamMap, Tracer, build_network, held_layers, layer_jobs, linear_index
+from .network import ParamMap, Tracer, build_network, held_layers, layer_jobs, linear_index, mapped
 from .hyperattrs import set_hyper_attrs
 from .params import arrays, walk, walkable
 
@@ -366,7 +366,8 @@ class Network:
             # (fresh copies: a constructor that keeps the arrays it is given must not share
             # them with the real network)
             other.net = self.how.fn(*map(fresh, self.how.args), **{k: fresh(v) for k, v in self.how.kwargs.items()})
-        other.params = ParamMap(other.net, self.d_in, self.hidden)
+        other.params = ParamMap(other.net, self.d_in, self.hidden) if isinstance(self.net, GraderNet) \
+            else mapped(other.net, self.student, x, y, self.hidden)
         return other
 
     def find_bias_rows(self):
@@ -411,7 +412,7 @@ class Network:
     def step(self, x, y, lr=0.0, momentum=0.0, l2=0.0):
         """One training step; returns (what the call returned, hyper-parameters reached)."""
         self.tracer.reset()
-        reached = set_hyper_attrs(self.net, lr, momentum, l2)
+        reached = set_hyper_attrs(self.net, lr, momentum, l2, self.hyper_holders())
         # (cols: the student's train wants the samples as columns, x as (features, batch))
         offer = step_offer(x, y, lr, momentum, l2, self.seed, getattr(self.driver, "cols", False))
         option = self.driver.options(self, offer)[self.chosen]
@@ -424,6 +425,13 @@ class Network:
         else:
             reached |= reached_by(option)
         return returned, sorted(reached)
+
+    def hyper_holders(self):
+        """Classes and modules whose own attributes may hold a hyper-parameter (MLP.lr = 0.1
+        as a class attribute, LEARNING_RATE = 0.1 at module level)."""
+        if getattr(self, "_holders", None) is None:
+            self._holders = [type(self.net), *self.classes.values(), *self.student.modules()]
+        return self._holders
 
     def update(self, lr, momentum, l2):
         """The update after a grader-driven backward: the network's own step/update method,

@@ -3,7 +3,7 @@ dict's l2): found by whole name and set to the values a probe needs."""
 import re
 
 from .calling import hyper
-from .params import Path, walk, walkable
+from .params import walk, walkable
 
 
 # attribute names that hold a hyper-parameter (whole names only: self.epsilon or
@@ -16,16 +16,24 @@ HYPER_ATTRS = {
 }
 
 
-def set_hyper_attrs(obj, lr, momentum, l2):
+def set_hyper_attrs(obj, lr, momentum, l2, extra=()):
     """Set hyper-parameters the student keeps (self.lr, self.solver.momentum,
-    self.config['lr'], each layer's self.learning_rate); returns which of lr, momentum,
-    l2 found a place."""
+    self.config['lr'], each layer's self.learning_rate; in `extra`, the classes and
+    modules whose own attributes or globals hold them: MLP.lr = 0.1, LEARNING_RATE = 0.1);
+    returns which of lr, momentum, l2 found a place."""
     offered = hyper(lr, momentum, l2)
     found = set()
-    for path, value in [(Path(), obj)] + [(p, v) for p, v in walk(obj, 3) if walkable(v)]:
+    holders = [obj] + [v for _, v in walk(obj, 3) if walkable(v)] + list(extra)
+    for value in holders:
         if isinstance(value, (list, tuple)):
             continue
-        items = list(value.items()) if isinstance(value, dict) else list(vars(value).items())
+        if isinstance(value, dict):
+            items = list(value.items())
+        else:
+            try:
+                items = list(vars(value).items())
+            except TypeError:
+                continue
         for name, item in items:
             if not isinstance(name, str) or isinstance(item, bool) or not isinstance(item, (int, float)):
                 continue
@@ -33,9 +41,12 @@ def set_hyper_attrs(obj, lr, momentum, l2):
             if m is None:
                 continue
             new = float(offered[m]) if isinstance(item, float) else offered[m]
-            if isinstance(value, dict):
-                value[name] = new
-            else:
-                setattr(value, name, new)
+            try:
+                if isinstance(value, dict):
+                    value[name] = new
+                else:
+                    setattr(value, name, new)
+            except (AttributeError, TypeError):  # a read-only attribute or mapping proxy
+                continue
             found.add(m)
     return found

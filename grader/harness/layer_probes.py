@@ -249,7 +249,8 @@ def update_step(student, W, b, x, g, lr, momentum=0.0, l2=0.0, steps=1, transpos
     try:
         layer, where, _ = linear_layer(student, W, b, transposed, bias_row)
         w_path, b_path = where["_paths"]
-        set_hyper_attrs(layer.obj, lr, momentum, l2)  # Linear(n_in, n_out, lr, ...) keeps them
+        # Linear(n_in, n_out, lr, ...) keeps them; or its class, or the module, as globals
+        set_hyper_attrs(layer.obj, lr, momentum, l2, [type(layer.obj), *student.modules()])
         upd = layer.update_method()
         rec["via"] = upd.__name__ if upd else "backward"
         for i in range(steps):

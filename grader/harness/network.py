@@ -345,7 +345,7 @@ def build_offer(student, x, y, hidden, seed, extras):
     r = np.random.RandomState(seed)
     weights = {"W1": r.randn(d_in, hidden) * 0.1, "b1": np.zeros(hidden),
                "W2": r.randn(hidden, 1) * 0.1, "b2": np.zeros(1)}
-    offer = {"d_in": d_in, "hidden": hidden, "d_out": 1,
+    offer = {"d_in": d_in, "hidden": Choices([hidden, [hidden]]), "d_out": 1,  # (a list of widths)
              "num_layers": Choices([1, 2]), "dims": Choices([[d_in, hidden, 1], (d_in, hidden, 1)]),
              "seed": seed, "rng": Choices([np.random.default_rng(seed), np.random.RandomState(seed)]),
              "batch_size": len(x), "num_batches": 1, "epochs": 1,
@@ -374,12 +374,37 @@ def build_network(student, x, y, hidden, seed, extras=None):
                     net = how()
                     if not isinstance(net, cls):
                         raise ProbeError(f"it returned {type(net).__name__}, not a {cls.__name__}")
-                    return net, ParamMap(net, x.shape[1], hidden), how
+                    return net, mapped(net, student, x, y, hidden), how
                 except ProbeError as e:
                     errors.append(f"{how.describe()}: {e}")
                 except Exception as e:  # a binding that does not fit this constructor: the next
                     errors.append(f"{how.describe()} raised {type(e).__name__}: {e}")
     raise ProbeError(f"could not build {cls.__name__}: " + "; ".join(dict.fromkeys(errors))[:900])
+
+
+def mapped(net, student, x, y, hidden):
+    """The network's ParamMap; a network that makes its weights on first use (lazily, in
+    its first forward or train call) gets one forward call first."""
+    try:
+        return ParamMap(net, x.shape[1], hidden)
+    except ProbeError:
+        if not warm_up(net, student, x, y):
+            raise
+        return ParamMap(net, x.shape[1], hidden)
+
+
+def warm_up(net, student, x, y):
+    """One forward call with the data (a lazy network makes its weights then)."""
+    from .calling import call  # (calling is imported lazily here: no cycle at import)
+    for name in student.methods("mlp", "forward") + ("predict", "logits", "scores", "predict_logits"):
+        fn = getattr(net, name, None)
+        if callable(fn) and not isinstance(fn, type):
+            try:
+                call(fn, {"x": x, "y": y, "quiet": Keep(False)}, ("x",), student.args("mlp"))
+                return True
+            except Exception:  # noqa: BLE001 - not this method: try the next
+                continue
+    return False
 
 
 FACTORY = re.compile(r"(build|make|create|new|construct|get|init)_?\w*|\w*(model|net|network|mlp|"

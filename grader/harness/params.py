@@ -50,10 +50,26 @@ def children(obj):
         return [(("{}", k), v) for k, v in list(obj.items())[:MAX_ITEMS] if isinstance(k, (str, int))]
     if isinstance(obj, (list, tuple)):
         return [(("[]", i), v) for i, v in enumerate(obj[:MAX_ITEMS])]
+    out = []
     try:
-        return [((".", k), v) for k, v in list(vars(obj).items())[:MAX_ITEMS]]
-    except TypeError:  # no __dict__ (slots, builtins)
-        return []
+        out = [((".", k), v) for k, v in list(vars(obj).items())[:MAX_ITEMS]]
+    except TypeError:  # no __dict__: slots only, or a builtin
+        pass
+    for name in slot_names(type(obj)):  # attributes kept in __slots__
+        try:
+            out.append(((".", name), getattr(obj, name)))
+        except AttributeError:
+            continue
+    return out
+
+
+def slot_names(cls):
+    """The __slots__ names a class and its bases declare (their own, not object's)."""
+    names = []
+    for k in getattr(cls, "__mro__", ())[:-1]:
+        slots = k.__dict__.get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else [n for n in slots if n not in ("__dict__", "__weakref__")]
+    return names[:MAX_ITEMS]
 
 
 def walkable(value):
@@ -63,7 +79,8 @@ def walkable(value):
     if isinstance(value, type) or inspect.isroutine(value) or inspect.ismodule(value):
         return False
     module = type(value).__module__ or ""
-    return hasattr(value, "__dict__") and module != "builtins" and not module.startswith("numpy")
+    return (hasattr(value, "__dict__") or bool(slot_names(type(value)))) and module != "builtins" \
+        and not module.startswith("numpy")
 
 
 def walk(obj, depth=3, path=Path()):
