@@ -135,6 +135,22 @@ def test_gradients_from_parameter_change():
     assert v.details["sources"]["dW"] == "parameter change through update"
 
 
+def test_zero_gradient_attribute_is_a_step_kept_at_rate_0():
+    """state['dW'] = -lr * g: zero after a backward at rate 0; the step at rate 1 is read."""
+    attrs = {"W": W, "b": B, "state['dW']": np.zeros_like(DW), "state['db']": np.zeros_like(DB)}
+    update = {"ok": True, "lr": 1.0, "via": "backward", "W": W - DW, "b": B - DB}
+    v = run("linear.backward", linear_run(backward=DX, attrs=attrs, update=update))
+    assert v.status == "pass", v.message
+    assert v.details["sources"]["dW"].startswith("parameter change through backward (state['dW'] holds")
+
+
+def test_zero_gradient_attribute_with_no_step_still_fails():
+    attrs = {"W": W, "b": B, "dW": np.zeros_like(DW), "db": DB}
+    update = {"ok": True, "lr": 1.0, "via": "update", "W": W.copy(), "b": B - DB}
+    v = run("linear.backward", linear_run(backward=DX, attrs=attrs, update=update))
+    assert v.status == "fail" and "dW" in v.message
+
+
 def test_weights_stored_out_in():
     attrs = {"W": W.T, "b": B, "dW": DW.T, "db": DB}
     v = run("linear.backward", linear_run(backward=DX, attrs=attrs, layout="out_in"))

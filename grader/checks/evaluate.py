@@ -60,6 +60,24 @@ def scores(ctx: Context, run) -> np.ndarray:
     return ref_mlp.logits(i["eval_x"], i["W1"], i["b1"], i["W2"], i["b2"])
 
 
+def other_weights(ctx: Context, run) -> bool:
+    """evaluate scored the samples with other weights than the network holds (it rebuilt
+    or re-initialised the layers): the network's own training step at the planted weights
+    gives the reference scores, evaluate's scores are not those of the same weights. Sorted
+    values are compared, so the rows' order does not matter."""
+    i = ctx.inputs["gradcheck"]
+    base, z_eval = run.value.get("base") or {}, run.value.get("evaluate_logits")
+    z_train = base.get("logits")
+    if not (isinstance(z_train, np.ndarray) and isinstance(z_eval, np.ndarray)
+            and z_train.size == len(i["x"]) and z_eval.size == len(i["eval_y"])):
+        return False
+    weights = (i["W1"], i["b1"], i["W2"], i["b2"])
+    same = lambda got, want: np.allclose(np.sort(got.ravel()), np.sort(want.ravel()),  # noqa: E731
+                                         rtol=1e-6, atol=1e-9)
+    return same(z_train, ref_mlp.logits(i["x"], *weights)) \
+        and not same(z_eval, ref_mlp.logits(i["eval_x"], *weights))
+
+
 def look_alikes(z: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """What a wrong evaluate reports instead of the accuracy, by mistake family."""
     return {"eval_positive_rate": float(np.mean(z > 0)),
@@ -80,6 +98,10 @@ def evaluate(ctx: Context) -> Verdict:
     ok, returned, err = step(run.value, "evaluate")
     if not ok:
         return exception_verdict(ctx, err, who)
+    if other_weights(ctx, run):
+        return Verdict("fail", f"{DESCRIBE['eval_other_weights']}: the scores {who} computed are "
+                       "not those of the network's weights (the training step at the same weights "
+                       "gives the expected ones)", family="eval_other_weights")
     y = ctx.inputs["gradcheck"]["eval_y"]
     z = scores(ctx, run)
     n, acc = len(y), float(np.mean((z > 0) == (y > 0.5)))

@@ -65,6 +65,7 @@ DESCRIBE = {
     "eval_label_rate": "evaluate reports the share of positive labels, not the accuracy",
     "eval_wrong": "evaluate's accuracy does not match the network's outputs",
     "eval_no_accuracy": "evaluate returns no accuracy",
+    "eval_other_weights": "evaluate does not use the network's current weights (it rebuilds or re-initialises the layers)",
     "no_evaluate": "there is no evaluate to report the accuracy",
     "stub_methods": "some layer methods do nothing yet",
     "lr_squared": "the step is scaled by the learning rate twice (η² instead of η)",

@@ -208,16 +208,25 @@ def locate_gradients(run, returned, x, W, b, out_in: bool, folded: str | None = 
         hit = grad_attr(attrs, param, shapes)
         found[q] = (hit[1], f"attribute {hit[0]}") if hit else (None, None)
     upd = run.value.get("update") or {}
-    if upd.get("ok") and (found["dW"][0] is None or found["db"][0] is None):
-        lr = float(upd.get("lr") or 1.0)
-        W0 = W.T if out_in else W
-        moved = lambda d: d if np.any(d) else None  # noqa: E731 - no update at all is no evidence
-        if found["dW"][0] is None and isinstance(upd.get("W"), np.ndarray) and upd["W"].shape == W0.shape:
-            d = moved((W0 - upd["W"]) / lr)
-            found["dW"] = (d, f"parameter change through {upd.get('via')}" if d is not None else None)
-        if found["db"][0] is None and isinstance(upd.get("b"), np.ndarray) and upd["b"].size == n_out:
-            d = moved((b - upd["b"].reshape(n_out)) / lr)
-            found["db"] = (d, f"parameter change through {upd.get('via')}" if d is not None else None)
+    if not upd.get("ok"):
+        return found
+    lr = float(upd.get("lr") or 1.0)
+    W0 = W.T if out_in else W
+    changes = {"dW": (W0, upd.get("W"), W0.shape), "db": (b, upd.get("b"), None)}
+    for q, (before, after, shape) in changes.items():
+        if not isinstance(after, np.ndarray) or after.size != before.size or shape and after.shape != shape:
+            continue
+        d = (before - after.reshape(before.shape)) / lr
+        if not np.any(d):
+            continue  # no update at all is no evidence
+        held, src = found[q]
+        if held is None:
+            found[q] = (d, f"parameter change through {upd.get('via')}")
+        elif src != "returned" and not np.any(held):
+            # all zeros after backward at rate 0, yet a real step moves the weights: the
+            # attribute holds the step (-lr * gradient), which is 0 at rate 0, not the gradient
+            found[q] = (d, f"parameter change through {upd.get('via')} ({src[len('attribute '):]} "
+                        "holds the step, zero at learning rate 0)")
     return found
 
 

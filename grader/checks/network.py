@@ -53,11 +53,12 @@ def scalar_loss(value, returned=None, attrs=None, rule=None) -> float | None:
 
 def layer_gradients(run: ProbeRun, inputs: dict, k: int) -> dict:
     """dW and db of linear layer k as (in, out) and (out,) arrays, with where they came from."""
-    return gradients_of(run.value.get("where"), run.value.get(gradients_key(run)),
-                        run.value.get("update"), inputs[f"W{k}"], inputs[f"b{k}"], k)
+    where, W, b = run.value.get("where"), inputs[f"W{k}"], inputs[f"b{k}"]
+    rate0 = gradients_of(where, run.value.get("gradients"), None, W, b, k)
+    return gradients_of(where, run.value.get(gradients_key(run)), run.value.get("update"), W, b, k, rate0)
 
 
-def gradients_of(where_all, gradients, update, W, b, k: int) -> dict:
+def gradients_of(where_all, gradients, update, W, b, k: int, rate0: dict | None = None) -> dict:
     """Layer k's dW and db from a step's evidence: what backward returned, the gradients
     the layer (or the network) kept, else the parameter change of a step at learning rate 1
     (`update`: the parameters after it, in the grader's layout)."""
@@ -82,17 +83,35 @@ def gradients_of(where_all, gradients, update, W, b, k: int) -> dict:
                 row = 0 if where.get("folded") == "first" else -1
                 found[f"b{k}"] = (arr[row], src + " (bias row)")
                 arr = arr[1:] if row == 0 else arr[:-1]
-        if arr is None:  # the parameter change of one step at learning rate 1 (grader's layout)
-            after = (update or {}).get(f"{name}{k}")
-            before = W if name == "W" else b
-            if isinstance(after, np.ndarray) and after.size == before.size:
-                arr, src = before - after.reshape(before.shape), "parameter change of one step (lr 1)"
+        after = (update or {}).get(f"{name}{k}")
+        before = W if name == "W" else b
+        change = before - after.reshape(before.shape) \
+            if isinstance(after, np.ndarray) and after.size == before.size else None
+        if arr is None and change is not None:  # a step at learning rate 1, grader's layout
+            arr, src = change, "parameter change of one step (lr 1)"
+        elif is_the_step(arr, change, src, (rate0 or {}).get(f"{name}{k}")):
+            arr, src = change, f"parameter change of one step (lr 1; {src} is not the gradient: it holds the step or stays zero)"
         if name == "b" and folded and f"b{k}" in found:
             continue
         if arr is not None and name == "b":
             arr = arr.reshape(n_out)
         found[f"{name}{k}"] = (arr, src)
     return found
+
+
+def is_the_step(arr, change, src, at_rate0=None) -> bool:
+    """An attribute named like a gradient (state['dW']) that is not the gradient: it stays
+    zero while a step at learning rate 1 moves the weights, or it was zero after the step at
+    rate 0 and now holds the step itself (a velocity, -lr·gradient, kept under that name; a
+    step that climbs the gradient also equals the gradient, but that is not zero at rate 0)."""
+    if arr is None or change is None or not (src or "").startswith("attribute") \
+            or arr.size != change.size or not np.any(change):
+        return False
+    if not np.any(arr):
+        return True
+    held0, src0 = at_rate0 or (None, None)
+    return src0 == src and isinstance(held0, np.ndarray) and not np.any(held0) \
+        and bool(np.allclose(arr.reshape(change.shape), -change, rtol=1e-6, atol=1e-12))
 
 
 def gradients_key(run: ProbeRun) -> str:

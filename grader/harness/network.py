@@ -394,13 +394,16 @@ def mapped(net, student, x, y, hidden):
 
 
 def warm_up(net, student, x, y):
-    """One forward call with the data (a lazy network makes its weights then)."""
+    """One forward call with the data (a lazy network makes its weights then); else its
+    evaluate, which changes no weight either."""
     from .calling import call  # (calling is imported lazily here: no cycle at import)
-    for name in student.methods("mlp", "forward") + ("predict", "logits", "scores", "predict_logits"):
+    forwards = student.methods("mlp", "forward") + ("predict", "logits", "scores", "predict_logits")
+    for name, order in [(n, ("x",)) for n in forwards] + \
+            [(n, ("x", "y")) for n in student.methods("mlp", "evaluate")]:
         fn = getattr(net, name, None)
         if callable(fn) and not isinstance(fn, type):
             try:
-                call(fn, {"x": x, "y": y, "quiet": Keep(False)}, ("x",), student.args("mlp"))
+                call(fn, {"x": x, "y": y, "quiet": Keep(False)}, order, student.args("mlp"))
                 return True
             except Exception:  # noqa: BLE001 - not this method: try the next
                 continue
