@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from .downloads import one_per_participant
+from . import pyparse
 
 SUFFIXES = (".py", ".ipynb", ".zip")
 DEFAULT_PREFER = ("*.py", "*.ipynb")   # which file is graded when several could be
@@ -303,7 +304,7 @@ def parse_or_none(source: str | None, name: str) -> ast.Module | None:
     if source is None:
         return None
     try:
-        return ast.parse(source, filename=name)
+        return pyparse.parse(source, name)
     except SyntaxError:
         return None
 
@@ -440,7 +441,7 @@ def parse(source: str, name: str) -> ast.Module:
 
 @functools.lru_cache(maxsize=64)
 def parsed_source(source: str, name: str) -> ast.Module:
-    return ast.parse(source, filename=name)
+    return pyparse.parse(source, name)
 
 
 def class_infos(tree: ast.Module, fname: str) -> list[ClassInfo]:
@@ -679,7 +680,7 @@ def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert
                          "provides only numpy and the Python standard library")
         files[name] = kept
         left_out.extend({**d, "file": shown(d["file"])} for d in dropped)
-        script_globals.update(globals_from_script(tree, ast.parse(kept)))
+        script_globals.update(globals_from_script(tree, pyparse.parse(kept)))
     notes[:0] = converted
     if problems:
         notes.extend(problems)
@@ -704,7 +705,7 @@ def drop_unavailable_imports(source: str, local_modules: set[str]) -> tuple[str,
     really uses the package fails on its own with a NameError the judge explains, and the
     other checks still run (partial credit rather than a zero for the whole file).
     """
-    tree = ast.parse(source)
+    tree = pyparse.parse(source)
     lines = source.splitlines()
     absent, stood_in = {}, []
     guarded = guarded_imports(tree)

@@ -28,6 +28,8 @@ import functools
 import re
 from dataclasses import dataclass, field, replace
 
+from . import pyparse
+
 # Cell magics whose body IPython runs as ordinary code in the notebook's namespace.
 PYTHON_CELL_MAGICS = frozenset({"time", "capture"})
 SHOWN_CHARS = 60
@@ -77,7 +79,7 @@ class NotebookText(str):
 
 def parse(source: str) -> tuple[ast.Module | None, SyntaxError | None]:
     try:
-        return ast.parse(source), None
+        return pyparse.parse(source), None
     except SyntaxError as e:
         return None, e
     except ValueError as e:  # a NUL byte: Python cannot read it either

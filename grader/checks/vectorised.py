@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..observe import step
+from .. import pyparse
 from .base import Context, Verdict, exception_verdict, probe_failure, rename
 from .families import DESCRIBE
 from .network import stubs
@@ -57,7 +58,7 @@ class Loop:
 @lru_cache(maxsize=64)
 def parse(source: str) -> ast.Module | None:
     try:
-        return ast.parse(source)
+        return pyparse.parse(source)
     except (SyntaxError, ValueError):
         return None
 

@@ -23,6 +23,8 @@ import keyword
 import tokenize
 from dataclasses import dataclass
 
+from .. import pyparse
+
 BUILTIN_NAMES = frozenset(dir(builtins))
 KEPT_NAMES = frozenset({"self", "cls"})  # bound as parameters, but nobody renames them
 SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT,
@@ -46,7 +48,7 @@ def units(source: str, file: str) -> list[Unit]:
     """The source's units, in order of first appearance."""
     raw = raw_tokens(source)
     try:
-        tree = ast.parse(source)
+        tree = pyparse.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return [make_unit(file, "<file>", [("V" if kind == tokenize.NAME and is_free_name(t)
                                              else t, span) for kind, t, span in raw])]
