@@ -20,6 +20,18 @@ class ProbeError(Exception):
 
 # ---------------------------------------------------------------- boundary: JSON out
 
+DTYPE_NAMES = {}
+
+
+def dtype_name(dtype):
+    """str(dtype), remembered: numpy builds the name anew each time, for every array of
+    every training epoch."""
+    name = DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = DTYPE_NAMES[dtype] = str(dtype)
+    return name
+
+
 def encode(value, depth=0):
     """Turn what student code returned into plain JSON data, never trusting its type."""
     if depth > 6:
@@ -32,7 +44,7 @@ def encode(value, depth=0):
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf" or arr.size > 200_000:
             return {"__repr__": f"array of dtype {arr.dtype} and shape {arr.shape}"}
-        return {"__ndarray__": list(arr.shape), "dtype": str(arr.dtype),
+        return {"__ndarray__": list(arr.shape), "dtype": dtype_name(arr.dtype),
                 "data": arr.astype(float).ravel().tolist()}
     if isinstance(value, (list, tuple)):
         return {"__seq__": type(value).__name__, "items": [encode(v, depth + 1) for v in value[:16]]}

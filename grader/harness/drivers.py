@@ -26,7 +26,7 @@ from .calling import (MISSING, ByMeaning, Choices, Keep, bind, bindings, call, f
                       hyper, meaning_of, method, params_of, qualname)
 from .layer_probes import DX_ATTR, Layer, Loss, construct, kept_by, linear_layer
 from .network import ParamMap, Tracer, build_network, held_layers, layer_jobs, linear_index, mapped
-from .hyperattrs import set_hyper_attrs
+from .hyperattrs import apply_hyper, hyper_targets, set_hyper_attrs
 from .params import arrays, walk, walkable
 
 NET_FORWARD = names.FORWARD + ("predict_logits", "logits", "scores", "get_logits", "compute_logits",
@@ -259,6 +259,17 @@ class GraderNet:
         self.layer2 = linear_layer(student, r.randn(hidden, 1) * 0.1, np.zeros(1))[0].obj
 
 
+SCALARS = (int, float, str, np.ndarray, np.generic, type(None))  # a new one each step changes no holder
+
+
+def signature(value):
+    """What of an attribute decides where hyper-parameters live: the object held, and for a
+    container its length too (a lazy network appends its layers to a list it already has)."""
+    if isinstance(value, SCALARS):
+        return None
+    return (id(value), len(value)) if isinstance(value, (list, tuple, dict)) else id(value)
+
+
 class Network:
     """The student's network (or the grader's stand-in), traced, its parameters mapped, and
     a driver chosen to take one training step at a time."""
@@ -412,7 +423,7 @@ class Network:
     def step(self, x, y, lr=0.0, momentum=0.0, l2=0.0):
         """One training step; returns (what the call returned, hyper-parameters reached)."""
         self.tracer.reset()
-        reached = set_hyper_attrs(self.net, lr, momentum, l2, self.hyper_holders())
+        reached = apply_hyper(self.hyper_targets(), lr, momentum, l2)
         # (cols: the student's train wants the samples as columns, x as (features, batch))
         offer = step_offer(x, y, lr, momentum, l2, self.seed, getattr(self.driver, "cols", False))
         option = self.driver.options(self, offer)[self.chosen]
@@ -425,6 +436,15 @@ class Network:
         else:
             reached |= reached_by(option)
         return returned, sorted(reached)
+
+    def hyper_targets(self):
+        """Where the network keeps hyper-parameters, found again only when its own
+        attributes change (a lazy network builds its layers during the first step)."""
+        shape = tuple((k, signature(v)) for k, v in vars(self.net).items()) \
+            if hasattr(self.net, "__dict__") else ()
+        if getattr(self, "_hyper", None) is None or self._hyper[0] != shape:
+            self._hyper = (shape, hyper_targets(self.net, self.hyper_holders()))
+        return self._hyper[1]
 
     def hyper_holders(self):
         """Classes and modules whose own attributes may hold a hyper-parameter (MLP.lr = 0.1

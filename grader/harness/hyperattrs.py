@@ -1,5 +1,6 @@
 """Hyper-parameters a student keeps as attributes (self.lr, a solver's momentum, a config
 dict's l2): found by whole name and set to the values a probe needs."""
+import functools
 import re
 
 from .calling import hyper
@@ -16,37 +17,55 @@ HYPER_ATTRS = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
+def hyper_key(name):
+    """'lr', 'momentum' or 'l2' for an attribute name that holds one, else None (cached:
+    the same few names are asked about at every training step)."""
+    return next((k for k, rx in HYPER_ATTRS.items() if rx.match(name)), None)
+
+
 def set_hyper_attrs(obj, lr, momentum, l2, extra=()):
     """Set hyper-parameters the student keeps (self.lr, self.solver.momentum,
     self.config['lr'], each layer's self.learning_rate; in `extra`, the classes and
     modules whose own attributes or globals hold them: MLP.lr = 0.1, LEARNING_RATE = 0.1);
     returns which of lr, momentum, l2 found a place."""
-    offered = hyper(lr, momentum, l2)
-    found = set()
+    return apply_hyper(hyper_targets(obj, extra), lr, momentum, l2)
+
+
+def hyper_targets(obj, extra=()):
+    """(holder, name, which) for every number kept under a hyper-parameter's name in obj,
+    what it holds (3 levels deep) and `extra`. Found once, set at every step."""
+    targets = []
     holders = [obj] + [v for _, v in walk(obj, 3) if walkable(v)] + list(extra)
     for value in holders:
         if isinstance(value, (list, tuple)):
             continue
-        if isinstance(value, dict):
-            items = list(value.items())
-        else:
-            try:
-                items = list(vars(value).items())
-            except TypeError:
-                continue
+        try:
+            items = list(value.items()) if isinstance(value, dict) else list(vars(value).items())
+        except TypeError:
+            continue
         for name, item in items:
-            if not isinstance(name, str) or isinstance(item, bool) or not isinstance(item, (int, float)):
+            if not isinstance(item, (int, float)) or isinstance(item, bool) or not isinstance(name, str):
                 continue
-            m = next((k for k, rx in HYPER_ATTRS.items() if rx.match(name)), None)
-            if m is None:
-                continue
-            new = float(offered[m]) if isinstance(item, float) else offered[m]
-            try:
-                if isinstance(value, dict):
-                    value[name] = new
-                else:
-                    setattr(value, name, new)
-            except (AttributeError, TypeError):  # a read-only attribute or mapping proxy
-                continue
-            found.add(m)
+            which = hyper_key(name)
+            if which is not None:
+                targets.append((value, name, which))
+    return targets
+
+
+def apply_hyper(targets, lr, momentum, l2):
+    offered = hyper(lr, momentum, l2)
+    found = set()
+    for holder, name, which in targets:
+        is_dict = isinstance(holder, dict)
+        current = holder.get(name) if is_dict else getattr(holder, name, None)
+        new = float(offered[which]) if isinstance(current, float) else offered[which]
+        try:
+            if is_dict:
+                holder[name] = new
+            else:
+                setattr(holder, name, new)
+        except (AttributeError, TypeError):  # a read-only attribute or mapping proxy
+            continue
+        found.add(which)
     return found

@@ -5,6 +5,7 @@ parameter objects (self.W.value), in lists of layers (self.layers[0].W), or as r
 of the network itself. `walk` visits all of these; a Path names where an array lives and
 can read or replace it later, even after the student's code rebound it.
 """
+import functools
 import inspect
 import re
 
@@ -64,23 +65,33 @@ def children(obj):
 
 
 def slot_names(cls):
-    """The __slots__ names a class and its bases declare (their own, not object's)."""
+    """The __slots__ names a class and its bases declare (their own, not object's); a tuple,
+    cached per class (asked for every object the parameter walk meets)."""
+    try:
+        return class_slots(cls)
+    except TypeError:  # a metaclass that makes its classes unhashable
+        return class_slots.__wrapped__(cls)
+
+
+@functools.lru_cache(maxsize=1024)
+def class_slots(cls):
     names = []
     for k in getattr(cls, "__mro__", ())[:-1]:
         slots = k.__dict__.get("__slots__", ())
         names += [slots] if isinstance(slots, str) else [n for n in slots if n not in ("__dict__", "__weakref__")]
-    return names[:MAX_ITEMS]
+    return tuple(names[:MAX_ITEMS])
 
 
 def walkable(value):
     """Containers and the student's own objects; never classes, functions, modules or numpy."""
     if isinstance(value, (list, tuple, dict)):
         return True
-    if isinstance(value, type) or inspect.isroutine(value) or inspect.ismodule(value):
+    cls = type(value)
+    module = cls.__module__ or ""
+    if module == "builtins" or module.startswith("numpy") or isinstance(value, type) \
+            or inspect.isroutine(value) or inspect.ismodule(value):
         return False
-    module = type(value).__module__ or ""
-    return (hasattr(value, "__dict__") or bool(slot_names(type(value)))) and module != "builtins" \
-        and not module.startswith("numpy")
+    return hasattr(value, "__dict__") or bool(slot_names(cls))
 
 
 def walk(obj, depth=3, path=Path()):
