@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import tokenize
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -290,14 +291,22 @@ def from_python2(source: str, name: str) -> str | None:
     """Python 2 source converted by fissix (lib2to3's maintained fork) with its default
     fixers but those that add an import line, or None when even Python 2's grammar cannot
     read it. Lines keep their numbers, so tracebacks still point at the student's own."""
+    tool, lock = python2_tool()
+    try:
+        with lock:  # a tool keeps per-run state: one conversion at a time
+            return str(tool.refactor_string(source if source.endswith("\n") else source + "\n", name))
+    except Exception:  # fissix raises its own ParseError and tokenizer errors
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def python2_tool():
+    """fissix's RefactoringTool, built once per process (its ~50 fixers compile their
+    patterns: ~0.1 s, several times the conversion itself), and the lock that guards it."""
     from fissix import refactor  # imported only for the rare Python 2 file
 
     fixers = [f for f in refactor.get_fixers_from_package("fissix.fixes") if f not in LINE_ADDING_FIXERS]
-    tool = refactor.RefactoringTool(fixers)
-    try:
-        return str(tool.refactor_string(source if source.endswith("\n") else source + "\n", name))
-    except Exception:  # fissix raises its own ParseError and tokenizer errors
-        return None
+    return refactor.RefactoringTool(fixers), threading.Lock()
 
 
 def parse_or_none(source: str | None, name: str) -> ast.Module | None:

@@ -376,3 +376,15 @@ def test_symlinks_in_a_folder_submission_are_not_followed(tmp_path):
     assert sub.problem is None
     assert len(sub.files) == 1 and sub.graded_file.endswith("layers.py")  # only the real file
     assert all("do-not-leak" not in src for src in sub.files.values())
+
+
+def test_python2_conversion_reuses_one_tool_and_stays_the_same():
+    from grader.load import from_python2, python2_tool
+    first = "print 'x'\nfor i in xrange(3):\n    print i\n"
+    other = "d = {}\nfor k, v in d.iteritems():\n    print k\n"
+    once = from_python2(first, "a.py")
+    assert once == "print('x')\nfor i in range(3):\n    print(i)\n"
+    assert "d.items()" in from_python2(other, "b.py")
+    assert from_python2(first, "a.py") == once  # no state carried over from the other file
+    assert python2_tool.cache_info().currsize == 1
+    assert from_python2("print 'unterminated\n", "c.py") is None

@@ -39,10 +39,22 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .pairs import Comparison, Pair, compare, folder_entries
+if TYPE_CHECKING:
+    from .pairs import Comparison
 
 __all__ = ["Comparison", "Pair", "compare", "folder_entries", "csv_text", "summary_lines"]
+LAZY = ("Comparison", "Pair", "compare", "folder_entries")
+
+
+def __getattr__(name: str):
+    """pairs.py (and numpy) imported on first use: nngrader's command line registers the
+    `similarity` command at every start, `check` included, and must not pay for it."""
+    if name in LAZY:
+        from . import pairs
+        return getattr(pairs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def csv_text(comparison: Comparison) -> str:

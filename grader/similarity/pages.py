@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ..result import write_atomic
 from . import Comparison, compare, csv_text, folder_entries
 from .pairs import read_units
-from .regions import compare_units, segments
+from .regions import Prepared, compare_units, prepare, segments
 
 FOLDER = "similarity"
 MAX_PAGES = 200          # pages (and dashboard rows) for the most similar pairs
@@ -63,9 +63,9 @@ def write_pages(comparison: Comparison, out: Path) -> list[dict]:
     names = page_names(flagged)
     folder = out / FOLDER
     clear_pages(folder, keep=set(names))
-    rows = []
+    rows, prepared = [], {}  # one submission is often in many pairs: read it once
     for pair, name in zip(flagged, names):
-        write_atomic(folder / name, render_pair(comparison, pair))
+        write_atomic(folder / name, render_pair(comparison, pair, prepared))
         rows.append({"a": pair.a, "b": pair.b, "similarity": f"{pair.similarity:.0%}",
                      "href": f"{FOLDER}/{quote(name)}",
                      "a_href": quote(pair.a) + "/feedback.html",
@@ -81,19 +81,26 @@ def clear_pages(folder: Path, keep: set[str]) -> None:
                 p.unlink(missing_ok=True)
 
 
-def render_pair(comparison: Comparison, pair) -> str:
+def render_pair(comparison: Comparison, pair, prepared: dict | None = None) -> str:
     from ..report.html import _environment
 
-    da, db = comparison.doc(pair.a), comparison.doc(pair.b)
-    (src_a, units_a), (src_b, units_b) = read_units(da.path), read_units(db.path)
-    side_a, side_b, matches = compare_units(src_a, units_a, src_b, units_b, comparison.template)
+    prepared = {} if prepared is None else prepared
+    a, b = (prepared_doc(comparison, sid, prepared) for sid in (pair.a, pair.b))
+    side_a, side_b, matches = compare_units(a, b)
     return _environment().get_template("pair.html").render(
         pair=pair, percent=f"{pair.similarity:.0%}", threshold=f"{comparison.threshold:.0%}",
         templates=[Path(t).name for t in comparison.templates],
         sides=[view("a", pair.a, side_a), view("b", pair.b, side_b)],
-        matches=[{"a": a, "b": b, "runs": n,
-                  "a_href": anchor("a", side_a, a), "b_href": anchor("b", side_b, b)}
-                 for a, b, n in matches])
+        matches=[{"a": x, "b": y, "runs": n,
+                  "a_href": anchor("a", side_a, x), "b_href": anchor("b", side_b, y)}
+                 for x, y, n in matches])
+
+
+def prepared_doc(comparison: Comparison, sid: str, cache: dict) -> Prepared:
+    doc = comparison.doc(sid)
+    if doc.path not in cache:
+        cache[doc.path] = prepare(*(doc.read or read_units(doc.path)), comparison.template)
+    return cache[doc.path]
 
 
 def view(key: str, sid: str, side) -> dict:

@@ -38,6 +38,7 @@ class Doc:
     id: str
     path: Path
     fingerprints: np.ndarray = field(default_factory=lambda: EMPTY)  # sorted, unique
+    read: tuple | None = None  # (sources, units) when read in this process: pair pages reuse them
 
 
 @dataclass(frozen=True)
@@ -118,19 +119,20 @@ def read_units(path: Path) -> tuple[dict[str, str], list[Unit]]:
     return sources, [u for name, src in sources.items() for u in units(src, name)]
 
 
-def read_doc(path: Path, sid: str, template: np.ndarray) -> Doc | str:
-    """The submission's fingerprints, or a sentence saying why it could not be read."""
+def read_doc(path: Path, sid: str, template: np.ndarray, keep: bool = False) -> Doc | str:
+    """The submission's fingerprints (and, with `keep`, what was read), or a sentence
+    saying why it could not be read."""
     try:
-        _, doc_units = read_units(path)
+        read = read_units(path)
     except load.LoadProblem as e:
         return f"{sid}: {e}"
-    return Doc(sid, Path(path), fingerprints(doc_units, template))
+    return Doc(sid, Path(path), fingerprints(read[1], template), read if keep else None)
 
 
 def read_docs(entries: list[tuple[Path, str]], template: np.ndarray, jobs: int) -> list:
     """read_doc for every entry, in order; on `jobs` processes for a large class."""
     if jobs <= 1 or len(entries) < PARALLEL_FROM:
-        return [read_doc(p, sid, template) for p, sid in entries]
+        return [read_doc(p, sid, template, keep=True) for p, sid in entries]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     # spawn, not fork: the grading run that calls this may still hold threads

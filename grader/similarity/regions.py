@@ -24,45 +24,64 @@ class Side:
     first_line: dict[str, tuple[str, int]]               # unit name -> (file, line)
 
 
-def unit_hashes(units: list[Unit], template: np.ndarray) -> list[np.ndarray]:
-    return [own_kgrams(kgram_hashes(u.tokens), template) for u in units]
+@dataclass
+class Prepared:
+    """One submission ready for comparison: its sources, units and each unit's own k-gram
+    hashes (template k-grams masked). Made once per submission, however many pairs it is in."""
+    sources: dict[str, str]
+    units: list[Unit]
+    hashes: list[np.ndarray]
 
 
-def compare_units(sources_a, units_a, sources_b, units_b, template):
+def prepare(sources: dict[str, str], units: list[Unit], template: np.ndarray) -> Prepared:
+    return Prepared(sources, units, [own_kgrams(kgram_hashes(u.tokens), template) for u in units])
+
+
+def compare_units(a: Prepared, b: Prepared):
     """(side a, side b, matching units [(unit in a, unit in b, shared runs)])."""
-    ha, hb = unit_hashes(units_a, template), unit_hashes(units_b, template)
-    shared = np.intersect1d(np.concatenate(ha + [np.zeros(0, np.uint64)]),
-                            np.concatenate(hb + [np.zeros(0, np.uint64)]))
+    shared = np.intersect1d(concat(a.hashes), concat(b.hashes))
     shared = shared[shared != NEVER]
+    hits_a, hits_b = in_shared(a.hashes, shared), in_shared(b.hashes, shared)
     where_b: dict[int, list[str]] = defaultdict(list)
-    for u, h in zip(units_b, hb):
-        for x in h[np.isin(h, shared)].tolist():
+    for u, h, hit in zip(b.units, b.hashes, hits_b):
+        for x in h[hit].tolist():
             where_b[x].append(u.name)
     pairs = []
-    for u, h in zip(units_a, ha):
-        hits = h[np.isin(h, shared)].tolist()
+    for u, h, hit in zip(a.units, a.hashes, hits_a):
+        hits = h[hit].tolist()
         if hits:
             best = Counter(name for x in hits for name in set(where_b[x])).most_common(1)
             if best:
                 pairs.append((u.name, best[0][0], len(hits)))
-    return side(sources_a, units_a, ha, shared), side(sources_b, units_b, hb, shared), pairs
+    return side(a, hits_a), side(b, hits_b), pairs
 
 
-def side(sources: dict[str, str], units: list[Unit], hashes: list[np.ndarray],
-         shared: np.ndarray) -> Side:
+def concat(hashes: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(hashes + [np.zeros(0, np.uint64)])
+
+
+def in_shared(hashes: list[np.ndarray], shared: np.ndarray) -> list[np.ndarray]:
+    """Per unit, which of its k-grams the other side has too (one isin for all units)."""
+    mask = np.isin(concat(hashes), shared)
+    return np.split(mask, np.cumsum([len(h) for h in hashes])[:-1]) if hashes else []
+
+
+def side(prepared: Prepared, hits: list[np.ndarray]) -> Side:
+    sources = prepared.sources
     marks: dict[str, dict[int, list[tuple[int, int]]]] = {name: {} for name in sources}
     first: dict[str, tuple[str, int]] = {}
-    for u, h in zip(units, hashes):
+    lines_of: dict[str, list[str]] = {}
+    for u, hit_mask in zip(prepared.units, hits):
         if u.spans:
             first.setdefault(u.name, (u.file, u.spans[0][0]))
-        hit = np.flatnonzero(np.isin(h, shared))
+        hit = np.flatnonzero(hit_mask)
         if not len(hit):
             continue
         covered = np.zeros(len(u.tokens) + 1, dtype=np.int64)
         np.add.at(covered, hit, 1)
         np.add.at(covered, hit + K, -1)
         on = np.cumsum(covered[:-1]) > 0
-        lines = sources[u.file].splitlines()
+        lines = lines_of.setdefault(u.file, sources[u.file].splitlines())
         for start, end in runs(on):
             mark(marks.setdefault(u.file, {}), lines, u.spans[start], u.spans[end - 1])
     return Side(sources, {f: {n: merge(r) for n, r in m.items()} for f, m in marks.items()}, first)
