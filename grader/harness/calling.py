@@ -223,7 +223,23 @@ def meaning_of(name, offered, overrides=None):
     return meaning_by_name(name, tuple(offered))
 
 
+SIGNATURES = {}  # (function, bound?) -> its parameters: a training step asks at every call
+
+
 def params_of(fn):
+    key = (getattr(fn, "__func__", fn), getattr(fn, "__self__", None) is not None)
+    try:
+        known = SIGNATURES.get(key)
+    except TypeError:  # an unhashable callable object
+        return signature_params(fn)
+    if known is None:
+        known = tuple(signature_params(fn))
+        if len(SIGNATURES) < 1024:
+            SIGNATURES[key] = known
+    return list(known)
+
+
+def signature_params(fn):
     try:
         return list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
