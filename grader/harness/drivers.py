@@ -578,7 +578,15 @@ class Network:
 
     def captured_logits(self):
         """The scores the network produced: its output layer's outputs, else what its loss
-        (or Sigmoid) was fed (a loss taking (y, z) would otherwise hand back the labels)."""
+        (or Sigmoid) was fed (a loss taking (y, z) would otherwise hand back the labels).
+        Asked twice per training step: remembered until the tracer records another call."""
+        key = (id(self.tracer.calls), len(self.tracer.calls))
+        cached = getattr(self, "_logits", None)
+        if cached is None or cached[0] != key or cached[1] is not self.tracer.calls:
+            self._logits = (key, self.tracer.calls, self._captured_logits())
+        return self._logits[2]
+
+    def _captured_logits(self):
         parts = [o for _, o in self.tracer.all_of(("linear2",), "forward") if isinstance(o, np.ndarray)]
         if not parts:
             want = ("sigmoid",) if "sigmoid" in self.classes else self.loss_labels()
@@ -595,7 +603,11 @@ class Network:
     def row_order(self, x):
         """Index into x of every row the first layer saw, in order; None when the rows were
         transformed (normalised, a bias column added, ...) and cannot be matched exactly."""
-        index = {row.tobytes(): i for i, row in enumerate(np.ascontiguousarray(x, dtype=np.float64))}
+        cached = getattr(self, "_row_index", None)
+        if cached is None or cached[0] is not x:  # the same x at every step of a training run
+            rows = np.ascontiguousarray(x, dtype=np.float64)
+            self._row_index = (x, {row.tobytes(): i for i, row in enumerate(rows)})
+        index = self._row_index[1]
         order = []
         for part in self.first_layer_inputs():
             if part.shape[1] != x.shape[1]:
