@@ -442,9 +442,12 @@ from .harness import names as method_names  # noqa: E402 - the harness's own met
 
 LAYER_METHODS = frozenset(method_names.LOSS_FORWARD + method_names.LOSS_BACKWARD)
 
+KEPT = "<kept definitions>"  # the name the code sent to the box is parsed under
+
+
 def parse(source: str, name: str) -> ast.Module:
-    """ast.parse, remembered for the few passes loading makes over the same source (the
-    trees are only read, never changed)."""
+    """ast.parse, remembered for the few passes loading and judging make over the same
+    source (the trees are only read, never changed)."""
     return parsed_source(source, name)
 
 
@@ -689,7 +692,7 @@ def build(sid: str, path: Path, sources: dict[str, str], python2: str = "convert
                          "provides only numpy and the Python standard library")
         files[name] = kept
         left_out.extend({**d, "file": shown(d["file"])} for d in dropped)
-        script_globals.update(globals_from_script(tree, pyparse.parse(kept)))
+        script_globals.update(globals_from_script(tree, parse(kept, KEPT)))
     notes[:0] = converted
     if problems:
         notes.extend(problems)
@@ -714,7 +717,7 @@ def drop_unavailable_imports(source: str, local_modules: set[str]) -> tuple[str,
     really uses the package fails on its own with a NameError the judge explains, and the
     other checks still run (partial credit rather than a zero for the whole file).
     """
-    tree = pyparse.parse(source)
+    tree = parse(source, KEPT)
     lines = source.splitlines()
     absent, stood_in = {}, []
     guarded = guarded_imports(tree)

@@ -45,7 +45,10 @@ def decode(obj, depth: int = 0):
     if isinstance(obj, str):
         return obj[:MAX_TEXT]
     if isinstance(obj, list):
-        return [decode(v, depth + 1) for v in obj[:MAX_LIST]]
+        items = obj[:MAX_LIST]
+        if all(type(v) is float for v in items):  # a learning curve: nothing to rebuild
+            return items
+        return [decode(v, depth + 1) for v in items]
     if not isinstance(obj, dict):
         return Opaque("an unreadable value")
     if "__ndarray__" in obj:

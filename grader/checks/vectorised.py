@@ -18,10 +18,9 @@ import ast
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from ..observe import step
-from .. import pyparse
+from .. import load
 from .base import Context, Verdict, exception_verdict, probe_failure, rename
 from .families import DESCRIBE
 from .network import stubs
@@ -55,10 +54,10 @@ class Loop:
 
 # ---------------------------------------------------------------- source: loops
 
-@lru_cache(maxsize=64)
 def parse(source: str) -> ast.Module | None:
+    """The tree of code the box ran, as loading parsed it (the same cache)."""
     try:
-        return pyparse.parse(source)
+        return load.parse(source, load.KEPT)
     except (SyntaxError, ValueError):
         return None
 
