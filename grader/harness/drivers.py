@@ -580,10 +580,9 @@ class Network:
         """The scores the network produced: its output layer's outputs, else what its loss
         (or Sigmoid) was fed (a loss taking (y, z) would otherwise hand back the labels).
         Asked twice per training step: remembered until the tracer records another call."""
-        key = (id(self.tracer.calls), len(self.tracer.calls))
-        cached = getattr(self, "_logits", None)
-        if cached is None or cached[0] != key or cached[1] is not self.tracer.calls:
-            self._logits = (key, self.tracer.calls, self._captured_logits())
+        calls, cached = self.tracer.calls, getattr(self, "_logits", None)
+        if cached is None or cached[0] is not calls or cached[1] != len(calls):
+            self._logits = (calls, len(calls), self._captured_logits())
         return self._logits[2]
 
     def _captured_logits(self):
