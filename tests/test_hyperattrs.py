@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import types
 
+import numpy as np
+
 from grader.harness.drivers import Network
 from grader.harness.hyperattrs import apply_hyper, hyper_key, hyper_targets, set_hyper_attrs
 
@@ -58,9 +60,34 @@ def test_network_finds_targets_again_when_a_lazy_network_adds_layers():
     net = Net()
     shell = Network.__new__(Network)  # only the cache is under test
     shell.net, shell.hyper_holders = net, lambda: []
+    shell.classes, shell.d_in, shell.hidden = {"layer": Layer}, 3, 4
     first = shell.hyper_targets()
     assert shell.hyper_targets() is first  # nothing changed: the walk is not repeated
     net.layers.append(Layer())  # appended to the list it already had
     assert len(shell.hyper_targets()) == len(first) + 2
     net.config = {"lr": 0.1}  # a new object under an old name
     assert ("lr", "lr") in {(n, w) for _, n, w in shell.hyper_targets()}
+
+
+def test_network_finds_targets_again_when_a_nested_layer_is_rebuilt():
+    class Linear:
+        def __init__(self):
+            self.W, self.b, self.lr = np.zeros((3, 4)), np.zeros(4), 0.5
+
+    class Holder:
+        pass
+
+    class Rebuilds:
+        def __init__(self):
+            self.parts = Holder()  # the network's own attributes never change
+            self.parts.first = Linear()
+
+    net = Rebuilds()
+    shell = Network.__new__(Network)
+    shell.net, shell.hyper_holders = net, lambda: []
+    shell.classes, shell.d_in, shell.hidden = {"linear": Linear}, 3, 4
+    apply_hyper(shell.hyper_targets(), 0.01, 0.0, 0.0)
+    assert net.parts.first.lr == 0.01
+    net.parts.first = Linear()  # rebuilt two levels down, with its own rate again
+    apply_hyper(shell.hyper_targets(), 0.01, 0.0, 0.0)
+    assert net.parts.first.lr == 0.01

@@ -455,8 +455,10 @@ class Network:
 
     def hyper_targets(self):
         """Where the network keeps hyper-parameters, found again only when its own
-        attributes change (a lazy network builds its layers during the first step)."""
-        shape = self.signature()
+        attributes or its layers change (a lazy network builds its layers during the first
+        step; another rebuilds a layer that keeps its own learning rate)."""
+        held = self.layers()  # (it leaves the network's signature in self._layers)
+        shape = (self._layers[0], tuple(id(obj) for _, _, obj in held))
         if getattr(self, "_hyper", None) is None or self._hyper[0] != shape:
             self._hyper = (shape, hyper_targets(self.net, self.hyper_holders()))
         return self._hyper[1]
