@@ -28,6 +28,12 @@ MANIFEST = FIXTURES / "manifest.toml"
 SCHEMA_PATH = REPO / "grader" / "result.schema.json"
 CONTRACT_CHECKER = REPO.parent / "shared" / "tools" / "check_contract.py"
 
+# headless Debian chromium for the pages' layout tests; screenshots for a person to look at
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"  # gitignored
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+
 # folder label -> folder graded by the CLI
 FOLDERS = {
     "correct": FIXTURES / "correct",
@@ -107,6 +113,19 @@ def grade_folder(folder: Path, out: Path, *extra) -> Graded:
         validate_result(data)
         results[path.parent.name] = data
     return Graded(folder, out, proc, results)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module; skips, saying why, when playwright or
+    chromium is missing."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")

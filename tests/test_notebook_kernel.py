@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run_cli, validate_result
+from conftest import ARTIFACTS, FIXTURES, run_cli, validate_result
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient", reason="nbclient is in the dev extras")
@@ -28,8 +28,6 @@ KERNEL = "nngrader-test"
 MARK = "NNGRADER-TEST "
 CORRECT = FIXTURES / "correct" / "classic_template.py"
 BUGGY = FIXTURES / "buggy" / "sigmoid_derivative.py"
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 def split_cells(source: str) -> list[str]:
@@ -229,17 +227,6 @@ def test_buggy_notebook_names_the_bug_as_nngrader_check_does(executed, graded_by
 
 
 # ---------------------------------------------------------------- the HTML in a browser
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
-
 
 def export(nb, path: Path) -> Path:
     from nbconvert import HTMLExporter

@@ -9,7 +9,6 @@ saying why, without playwright or /usr/bin/chromium. Screenshots go to test-arti
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,8 @@ from builders import class_results, training, write_out
 from grader.checks.training import epoch_phrase, runs_phrase
 from grader.report.html import write_dashboard, write_student_html
 from grader.result import CheckResult, Hint, Result
-from test_report_browser import ARTIFACTS, _open, browser  # noqa: F401 (fixture)
+from conftest import ARTIFACTS
+from test_report_browser import _open
 
 PARAMS = ("W1", "b1", "W2", "b2", "x")
 
@@ -81,7 +81,7 @@ def pages(tmp_path_factory):
     return out
 
 
-def test_failing_students_report_in_a_browser(browser, pages):  # noqa: F811
+def test_failing_students_report_in_a_browser(browser, pages):
     page, problems, network = _open(browser, pages / "mean_grad_not_divided" / "feedback.html",
                                     "layout-student-failing.png")
     assert problems == [] and network == []
@@ -115,7 +115,7 @@ def test_failing_students_report_in_a_browser(browser, pages):  # noqa: F811
     page.close()
 
 
-def test_dashboard_histogram_and_score_column_in_a_browser(browser, pages):  # noqa: F811
+def test_dashboard_histogram_and_score_column_in_a_browser(browser, pages):
     page, problems, network = _open(browser, pages / "index.html", "layout-dashboard.png")
     assert problems == [] and network == []
     hist = page.locator("#histogram").bounding_box()
@@ -134,7 +134,7 @@ def test_dashboard_histogram_and_score_column_in_a_browser(browser, pages):  # n
     page.close()
 
 
-def test_a_narrow_window_still_keeps_scores_on_one_line(browser, pages):  # noqa: F811
+def test_a_narrow_window_still_keeps_scores_on_one_line(browser, pages):
     page = browser.new_page(viewport={"width": 700, "height": 900})
     page.goto((pages / "index.html").as_uri())
     heights = page.locator("#students tbody td:nth-child(2)").evaluate_all(

@@ -15,14 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run_cli
+from conftest import ARTIFACTS, FIXTURES, run_cli
 
 SIM = FIXTURES / "similarity"
 COPIES = {"ana_original", "ben_exact_copy", "cleo_renamed", "dan_reordered", "eva_notebook"}
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 STUDENT_FACING = ("result.json", "feedback.md", "feedback.html")
 
 
@@ -61,17 +57,6 @@ def test_exports_never_mention_similarity(graded, cli, tmp_path):
     assert written
     for p in written:
         assert "similar" not in p.read_text(encoding="utf-8", errors="replace").lower(), p
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def open_page(browser, url: str, shot: str | None = None):
