@@ -134,25 +134,28 @@ def check_wall_budget(path, rubric: Rubric) -> None:
                           f"{len(per_probe)} probes + {WALL_MARGIN_S:g} s): raise it to {need:g}")
 
 
-def check_settings(path, cid, table, spec) -> dict:
+def known_table(path, where: str, table, allowed, called: str | None = None) -> dict:
+    """`table`, checked to be a TOML table holding only `allowed` keys (`called`: how the
+    table is named when it is no table at all, default `where`)."""
     if not isinstance(table, dict):
-        raise RubricError(f"{path}: checks.\"{cid}\" must be a table, got {table!r}")
-    bad = set(table) - CHECK_KEYS
+        raise RubricError(f"{path}: {called or where} must be a table, got {table!r}")
+    bad = sorted(set(table) - set(allowed))
     if bad:
-        raise RubricError(f"{path}: checks.\"{cid}\" has unknown key {sorted(bad)[0]!r} "
-                          f"(allowed: {', '.join(sorted(CHECK_KEYS))})")
+        raise RubricError(f"{path}: {where} has unknown key {bad[0]!r} "
+                          f"(allowed: {', '.join(sorted(allowed)) or 'none'})")
+    return table
+
+
+def check_settings(path, cid, table, spec) -> dict:
     where = f"checks.\"{cid}\""
+    known_table(path, where, table, CHECK_KEYS)
     hints = table.get("hints", [])
     if not isinstance(hints, list):
         raise RubricError(f"{path}: {where}.hints must be a list of {{tip, text}} tables, got {hints!r}")
     enabled = table.get("enabled", True)
     if not isinstance(enabled, bool):
         raise RubricError(f"{path}: {where}.enabled must be true or false, got {enabled!r}")
-    params = table.get("params", {})
-    if not isinstance(params, dict) or set(params) - set(spec.params):
-        bad = sorted(set(params) - set(spec.params)) if isinstance(params, dict) else [params]
-        raise RubricError(f"{path}: {where}.params has unknown key {bad[0]!r} "
-                          f"(allowed: {', '.join(sorted(spec.params)) or 'none'})")
+    params = known_table(path, f"{where}.params", table.get("params", {}), spec.params)
     return {
         "params": {**spec.params, **params},
         "points": number(path, f"{where}.points", table.get("points", spec.points)),
@@ -185,10 +188,7 @@ def hint(path, where: str, h) -> Hint:
 
 
 def limits(path, table: dict) -> Limits:
-    bad = set(table) - LIMIT_KEYS
-    if bad:
-        raise RubricError(f"{path}: limits has unknown key {sorted(bad)[0]!r} "
-                          f"(allowed: {', '.join(sorted(LIMIT_KEYS))})")
+    known_table(path, "limits", table, LIMIT_KEYS)
     try:
         return Limits(**{k: type(getattr(Limits, k))(v) for k, v in table.items()})
     except (TypeError, ValueError) as e:
@@ -199,13 +199,7 @@ SUBMISSION_KEYS = {"prefer", "python2"}
 
 
 def submission_table(path, table) -> dict:
-    if not isinstance(table, dict):
-        raise RubricError(f"{path}: [submission] must be a table, got {table!r}")
-    bad = sorted(set(table) - SUBMISSION_KEYS)
-    if bad:
-        raise RubricError(f"{path}: submission has unknown key {bad[0]!r} "
-                          f"(allowed: {', '.join(sorted(SUBMISSION_KEYS))})")
-    return table
+    return known_table(path, "submission", table, SUBMISSION_KEYS, called="[submission]")
 
 
 def submission_prefer(path, table) -> tuple:
@@ -220,15 +214,12 @@ def submission_prefer(path, table) -> tuple:
 
 
 def roles(path, table: dict) -> dict:
+    known_table(path, "roles", table, ROLE_KEYS)
     for key, value in table.items():
         if not (isinstance(value, str) or isinstance(value, list) and value
                 and all(isinstance(v, str) for v in value)):
             raise RubricError(f"{path}: roles.{key} must be a class name or a list of class "
                               f"names, got {value!r}")
-    bad = set(table) - ROLE_KEYS
-    if bad:
-        raise RubricError(f"{path}: roles has unknown key {sorted(bad)[0]!r} "
-                          f"(allowed: {', '.join(sorted(ROLE_KEYS))})")
     return dict(table)
 
 
@@ -273,13 +264,10 @@ def python2_policy(path, table: dict) -> str:
     if value not in ("convert", "refuse"):
         raise RubricError(f"{path}: submission.python2 must be \"convert\" or \"refuse\", got {value!r}")
     return value
+
+
 def similarity(path, table) -> SimilaritySettings:
-    if not isinstance(table, dict):
-        raise RubricError(f"{path}: similarity must be a table, got {table!r}")
-    bad = set(table) - SIMILARITY_KEYS
-    if bad:
-        raise RubricError(f"{path}: similarity has unknown key {sorted(bad)[0]!r} "
-                          f"(allowed: {', '.join(sorted(SIMILARITY_KEYS))})")
+    known_table(path, "similarity", table, SIMILARITY_KEYS)
     enabled = table.get("enabled", True)
     if not isinstance(enabled, bool):
         raise RubricError(f"{path}: similarity.enabled must be true or false, got {enabled!r}")
