@@ -91,6 +91,7 @@ def check(path: str | os.PathLike | None = None, only: str | Iterable[str] | Non
     """
     warm(sandbox)
     from .pipeline import safe_grade
+    from .sandbox.base import lanes_for
     from .selection import SelectionError, select
 
     rules = load_rubric(rubric)
@@ -106,12 +107,13 @@ def check(path: str | os.PathLike | None = None, only: str | Iterable[str] | Non
                              "kernel has run, and this is not one: pass your file, e.g. "
                              "grader.check('hw2.py'), or run `nngrader check hw2.py` in a shell")
         sub, what, kernel = from_kernel(shell)
-        result = safe_grade(Path(KERNEL_LABEL), sub.id, rules, box, checks, loaded=sub)
+        result = safe_grade(Path(KERNEL_LABEL), sub.id, rules, box, checks, loaded=sub,
+                            lanes=lanes_for(1))
         return Report(result.with_meta(graded_what=what, kernel=kernel))
     p = Path(path).expanduser()
     if not p.exists():
         raise CheckError(f"{p}: no such file or folder")
-    return Report(safe_grade(p, p.stem, rules, box, checks))
+    return Report(safe_grade(p, p.stem, rules, box, checks, lanes=lanes_for(1)))
 
 
 # ---------------------------------------------------------------- the same sandbox as the CLI

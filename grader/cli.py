@@ -10,7 +10,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -78,10 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def default_jobs() -> int:
     """The cores this process may use (its CPU affinity), else the machine's."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    from .sandbox.base import host_cores
+    return host_cores()
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -250,6 +247,7 @@ def cmd_check(args) -> int:
     from .pipeline import safe_grade
     from .report import terminal
 
+    from .sandbox.base import lanes_for
     from .selection import SelectionError, select
 
     rubric = load_rubric_or_exit(args)
@@ -266,7 +264,7 @@ def cmd_check(args) -> int:
         except Exception:  # noqa: BLE001 - reported by safe_grade's own attempt
             loaded = None
         sandbox = opening.result()
-    result = safe_grade(args.file, args.file.stem, rubric, sandbox, checks, loaded)
+    result = safe_grade(args.file, args.file.stem, rubric, sandbox, checks, loaded, lanes_for(1))
     if args.json:
         print(result.dumps())
     else:

@@ -24,9 +24,11 @@ from .selection import probes_read
 
 
 def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
-                     checks: list[str] | None = None, loaded: load.Submission | None = None) -> Result:
+                     checks: list[str] | None = None, loaded: load.Submission | None = None,
+                     lanes: int = 1) -> Result:
     """`checks`: a selection of the enabled checks (`--only`, grader/selection.py), else all;
-    `loaded`: a Submission already read (the code a notebook's kernel ran), else `path`'s."""
+    `loaded`: a Submission already read (the code a notebook's kernel ran), else `path`'s;
+    `lanes`: cores this submission has to itself, for probes side by side (same verdicts)."""
     start = time.monotonic()
     sub = loaded or load.load(path, sid, rubric.python2, rubric.prefer)
     meta = {"source": str(path), "grader_version": __version__, "rubric": rubric.name,
@@ -45,9 +47,11 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
     read = probes_read(checks)
     probes = plan.probes(rubric.seed, {pid: need for pid, need in
                                        needed_probes(rubric, rubric.enabled()).items() if pid in read})
+    lanes = min(lanes, getattr(sandbox, "max_lanes", None) or lanes)
     with tempfile.TemporaryDirectory(prefix="nngrader-box-") as tmp:
         box = Path(tmp)
-        plan.write_box(box, sub, roles, probes, rubric.limits, rubric.seed, rubric.interface)
+        plan.write_box(box, sub, roles, probes, rubric.limits, rubric.seed, rubric.interface,
+                       lanes)
         outcome = sandbox.run(box, rubric.limits)
         # Only a harness that ran to its end wrote results.json: if it was killed (e.g. by
         # the student's code, right after writing a forged file there), nothing is trusted.
@@ -55,7 +59,7 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
         # leave behind whatever student code wrote (a forged out/results.json)
         finished = outcome.status in ("ok", "memory") and outcome.exit_code == 0
         runs = (observe.read_results(box) or {}) if finished else {}
-    meta["sandbox"] = {**outcome.to_json(), "isolated": sandbox.isolated}
+    meta["sandbox"] = {**outcome.to_json(), "isolated": sandbox.isolated, "lanes": lanes}
     if getattr(sandbox, "warning", ""):  # what this tier did not block, in a sentence
         meta["sandbox"]["warning"] = sandbox.warning
     meta["probes"] = {pid: {"status": r.status, "elapsed_s": round(r.elapsed_s, 4)} for pid, r in runs.items()}
@@ -94,10 +98,11 @@ def not_graded(sid: str, rubric: Rubric, reason: str, meta: dict, start: float,
 
 
 def safe_grade(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
-               checks: list[str] | None = None, loaded: load.Submission | None = None) -> Result:
+               checks: list[str] | None = None, loaded: load.Submission | None = None,
+               lanes: int = 1) -> Result:
     """grade_submission, with any grader failure turned into that submission's error row."""
     try:
-        return grade_submission(path, sid, rubric, sandbox, checks, loaded)
+        return grade_submission(path, sid, rubric, sandbox, checks, loaded, lanes)
     except Exception as e:  # one broken submission (or grader bug) must not stop a batch
         meta = {"source": str(path), "internal": traceback.format_exc(limit=6)}
         return not_graded(sid, rubric, f"{INTERNAL} while grading {path.name} "

@@ -80,13 +80,18 @@ TIMING_N, TIMING_IN, TIMING_OUT, TIMING_RELU = 512, 8, 4, 16
 
 
 def timing_inputs(seed: int) -> dict:
-    r = rng(seed, "timing")
+    """What the timing probe times on. Only the shapes matter, and the grader never reads
+    the values, so the harness draws them from this seed (half a megabyte of JSON less to
+    encode, write and parse per box): each name -> (shape, scale) of normal values; loss_y
+    alternates the labels 0 and 1."""
     n = TIMING_N
     return {
-        "linear_x": r.normal(size=(n, TIMING_IN)), "linear_W": r.normal(size=(TIMING_IN, TIMING_OUT)),
-        "linear_b": r.normal(size=TIMING_OUT), "linear_grad": r.normal(size=(n, TIMING_OUT)),
-        "relu_x": r.normal(size=(n, TIMING_RELU)), "relu_grad": r.normal(size=(n, TIMING_RELU)),
-        "loss_z": r.normal(0.0, 2.0, (n, 1)), "loss_y": (np.arange(n) % 2).astype(float).reshape(n, 1),
+        "seed": int(zlib.crc32(f"{seed}:timing".encode())),
+        "normal": {"linear_x": [[n, TIMING_IN], 1.0], "linear_W": [[TIMING_IN, TIMING_OUT], 1.0],
+                   "linear_b": [[TIMING_OUT], 1.0], "linear_grad": [[n, TIMING_OUT], 1.0],
+                   "relu_x": [[n, TIMING_RELU], 1.0], "relu_grad": [[n, TIMING_RELU], 1.0],
+                   "loss_z": [[n, 1], 2.0]},
+        "labels": {"loss_y": [n, 1]},
         # up to 9 interleaved rounds; stop once two calls took > 5 ms each or 20 ms in all;
         # a layer still running after 2 s is stopped (the probe's own timeout stays the backstop)
         "repeats": 9, "slow_s": 0.005, "budget_s": 0.02, "limit_s": 2.0,
@@ -161,8 +166,9 @@ def copy_harness(box: Path) -> None:
 
 
 def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe], limits,
-              seed: int, interface: dict | None = None) -> None:
-    """Everything the harness needs, and nothing of the grader besides the harness itself."""
+              seed: int, interface: dict | None = None, lanes: int = 1) -> None:
+    """Everything the harness needs, and nothing of the grader besides the harness itself.
+    `lanes`: how many probes may run at once (a box with cores to itself)."""
     (box / "src").mkdir(parents=True)
     for rel, source in sub.files.items():
         target = box / "src" / rel
@@ -172,7 +178,7 @@ def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe],
     plan = {
         "version": 1, "seed": seed, "module": sub.module, "src_dir": "src", "work_dir": "work",
         "roles": qualified_roles(sub, roles), "interface": interface or {},
-        "resets_gradients": sub.resets_gradients,
+        "resets_gradients": sub.resets_gradients, "lanes": max(1, int(lanes)),
         "modules": sorted({module_name(rel) for rel in sub.files if rel.endswith(".py")}),
         "limits": {"memory_mb": limits.memory_mb, "cpu_s": limits.cpu_s,
                    "file_size_mb": limits.file_size_mb, "open_files": limits.open_files,

@@ -193,3 +193,18 @@ def test_harness_runs_from_a_bare_copy(tmp_path):
     assert sorted(p.name for p in (box / "nnharness").iterdir()) == sorted(
         p.name for p in HARNESS_FILES if p.name != "entry.py")
     assert not (box / "src" / "grader").exists()
+
+
+def test_the_timing_probe_draws_its_arrays_from_the_plans_seed():
+    """The plan sends shapes and a seed, not half a megabyte of random numbers: the same
+    arrays every time, of the planned shapes, and labels that alternate."""
+    from grader.harness.timing import drawn
+    args = plan.timing_inputs(7)
+    assert len(json.dumps(args)) < 2000
+    a, b = drawn(args), drawn(args)
+    assert a.keys() == {*args["normal"], *args["labels"]}
+    for name, (shape, _) in args["normal"].items():
+        assert a[name].shape == tuple(shape) and (a[name] == b[name]).all()
+    assert a["loss_z"].std() > 1.5  # scale 2
+    assert a["loss_y"][:4].ravel().tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert not (drawn(plan.timing_inputs(8))["linear_x"] == a["linear_x"]).all()

@@ -309,47 +309,67 @@ def start_child(probes, plan):
     return pid, rfd, pfd
 
 
-def collect(pid, rfd, pfd, deadline, label, on_data=None):
-    """Read a child's results until EOF, its end, the deadline or the size limit.
-    Returns (bytes, how it ended: "eof" | "timeout" | "oversized", exit code)."""
-    printed = Printed()
-    chunks, size, how = [], 0, "eof"
-    watch = [rfd, pfd]
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            how = "timeout"
-            break
-        ready, _, _ = select.select(watch, [], [], min(left, 0.05))
-        if pfd in ready and not read_ready(pfd, printed.feed):
-            watch.remove(pfd)
-        if rfd not in ready:
-            if exited(pid):  # a process it left behind may hold the pipe open: no EOF
-                chunks += drain(rfd, MAX_PAYLOAD - size)
-                break
-            continue
-        chunk = os.read(rfd, 1 << 16)
+class Child:
+    """Our end of one probe child: its result pipe and printed-output pipe, read as they
+    become ready (several children may run at once, see lanes.py), until EOF, its end, its
+    deadline or the size limit."""
+
+    def __init__(self, started, deadline, label):
+        self.pid, self.rfd, self.pfd = started
+        self.deadline, self.label = deadline, label
+        self.printed, self.chunks, self.size, self.how = Printed(), [], 0, None
+        self.watch = [self.rfd, self.pfd]
+
+    def fds(self):
+        return self.watch
+
+    def feed(self, ready):
+        """Read what is ready; True once the child is done (self.how says how)."""
+        if time.monotonic() >= self.deadline:
+            self.how = "timeout"
+            return True
+        if self.pfd in ready and not read_ready(self.pfd, self.printed.feed):
+            self.watch.remove(self.pfd)
+        if self.rfd not in ready:
+            if exited(self.pid):  # a process it left behind may hold the pipe open: no EOF
+                self.chunks += drain(self.rfd, MAX_PAYLOAD - self.size)
+                self.how = "eof"
+            return self.how is not None
+        chunk = os.read(self.rfd, 1 << 16)
         if not chunk:
-            break
-        size += len(chunk)
-        if size > MAX_PAYLOAD:
-            how = "oversized"
-            break
-        chunks.append(chunk)
-        if on_data is not None:
-            on_data(b"".join(chunks))
-    os.close(rfd)
-    for chunk in drain(pfd, 1 << 20) if pfd in watch else ():
-        printed.feed(chunk)
-    os.close(pfd)  # a leftover still printing now gets EPIPE
-    write_out(printed.report(label))
-    for target in (-pid, pid):
-        try:
-            os.kill(target, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    _, status = os.waitpid(pid, 0)
-    return b"".join(chunks), how, os.waitstatus_to_exitcode(status)
+            self.how = "eof"
+            return True
+        self.size += len(chunk)
+        if self.size > MAX_PAYLOAD:
+            self.how = "oversized"
+            return True
+        self.chunks.append(chunk)
+        return False
+
+    def finish(self):
+        """Close the pipes, pass on what it printed, kill its group, reap it.
+        Returns (bytes, how it ended: "eof" | "timeout" | "oversized", exit code)."""
+        os.close(self.rfd)
+        for chunk in drain(self.pfd, 1 << 20) if self.pfd in self.watch else ():
+            self.printed.feed(chunk)
+        os.close(self.pfd)  # a leftover still printing now gets EPIPE
+        write_out(self.printed.report(self.label))
+        for target in (-self.pid, self.pid):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        _, status = os.waitpid(self.pid, 0)
+        return b"".join(self.chunks), self.how, os.waitstatus_to_exitcode(status)
+
+
+def collect(child):
+    """Wait for one child (the only one running): (bytes, how it ended, exit code)."""
+    while True:
+        left = child.deadline - time.monotonic()
+        ready = select.select(child.fds(), [], [], min(left, 0.05))[0] if left > 0 else []
+        if child.feed(ready):
+            return child.finish()
 
 
 NO_FORK = {"status": "error", "error": {
@@ -357,14 +377,8 @@ NO_FORK = {"status": "error", "error": {
     "limit was still used up by processes an earlier check left behind", "frames": []}}
 
 
-def run_probe(probe, plan):
-    start = time.monotonic()
-    started = start_child(probe, plan)
-    if started is None:
-        return {**NO_FORK, "elapsed_s": time.monotonic() - start}
-    limit = float(probe.get("timeout_s", 10))
-    data, how, code = collect(*started, start + limit, probe["id"])
-    elapsed = time.monotonic() - start
+def probe_record(probe, data, how, code, elapsed):
+    """What one probe's child sent, as its record (or why there is none)."""
     if how == "timeout":
         return {"status": "timeout", "elapsed_s": elapsed, "limit_s": probe.get("timeout_s", 10)}
     if how == "oversized":
@@ -403,15 +417,9 @@ def frames(data):
     return out
 
 
-def run_group(probes, plan):
+def group_records(probes, data, how, code):
     """probe id -> record for the probes a group child finished; the others are left out
     (the caller runs them alone), but for the one it was running when it crashed or hung."""
-    start = time.monotonic()
-    started = start_child(probes, plan)
-    if started is None:
-        return {}
-    deadline = start + sum(float(p.get("timeout_s", 10)) for p in probes)
-    data, how, code = collect(*started, deadline, ",".join(p["id"] for p in probes))
     done = dict(frames(data))
     if how == "oversized":
         return done
@@ -422,6 +430,55 @@ def run_group(probes, plan):
     elif running is not None and code != 0:
         done[running["id"]] = {"status": "crash", "exit_code": code, "elapsed_s": 0.0}
     return done
+
+
+class Job:
+    """One child's work: a probe, or the cheap probes grouped (GROUPED)."""
+
+    def __init__(self, probes):
+        self.probes, self.group = list(probes), len(probes) > 1
+        self.label = ",".join(p["id"] for p in self.probes)
+        self.limit = sum(float(p.get("timeout_s", 10)) for p in self.probes)
+        self.started_at = 0.0
+
+    def start(self, plan):
+        """Fork its child: a Child to read, or None when the process limit is full."""
+        self.started_at = time.monotonic()
+        started = start_child(self.probes if self.group else self.probes[0], plan)
+        return None if started is None else Child(started, self.started_at + self.limit, self.label)
+
+    def records(self, data, how, code):
+        if self.group:
+            return group_records(self.probes, data, how, code)
+        elapsed = time.monotonic() - self.started_at
+        return {self.probes[0]["id"]: probe_record(self.probes[0], data, how, code, elapsed)}
+
+    def unstarted(self):
+        """What a job that could not fork reports (a group's probes then run alone)."""
+        if self.group:
+            return {}
+        return {self.probes[0]["id"]: {**NO_FORK, "elapsed_s": time.monotonic() - self.started_at}}
+
+
+def run_job(job, plan):
+    """Run one job with nothing else of the submission's alive: probe id -> record."""
+    end_leftovers()
+    child = job.start(plan)
+    if child is None:
+        return job.unstarted()
+    return job.records(*collect(child))
+
+
+def lanes_here(plan):
+    """How many probes may run at once: what the grader allows (a box with cores to itself),
+    where each probe's leftovers can still be told from the others' (lanes.py)."""
+    asked = int(plan.get("lanes", 1) or 1)
+    if asked < 2 or sole_uid() == "shared-pids":
+        return 1
+    try:
+        return max(1, min(asked, len(os.sched_getaffinity(0))))
+    except (AttributeError, OSError):
+        return 1
 
 
 def main(plan_path):
@@ -436,14 +493,17 @@ def main(plan_path):
     os.makedirs("out", exist_ok=True)
     results = {"harness": "nngrader", "probes": {}}
     grouped = [p for p in plan["probes"] if p["kind"] in GROUPED]
-    if len(grouped) > 1:
-        end_leftovers()
-        results["probes"].update(run_group(grouped, plan))
-    for probe in plan["probes"]:
-        if probe["id"] in results["probes"]:
-            continue
-        end_leftovers()
-        results["probes"][probe["id"]] = run_probe(probe, plan)
+    jobs = [Job(grouped)] if len(grouped) > 1 else []
+    lanes = lanes_here(plan)
+    if lanes > 1:  # the box has cores to itself (a single check): probes side by side
+        from .lanes import run_lanes
+        alone = [Job([p]) for p in plan["probes"] if not jobs or p["kind"] not in GROUPED]
+        results["probes"].update(run_lanes(jobs + alone, plan, lanes))
+    for job in jobs if lanes == 1 else ():
+        results["probes"].update(run_job(job, plan))
+    for probe in plan["probes"]:  # each alone, and what a group child did not finish
+        if probe["id"] not in results["probes"]:
+            results["probes"].update(run_job(Job([probe]), plan))
     results["probes"] = {p["id"]: results["probes"][p["id"]] for p in plan["probes"]}  # plan order
     end_leftovers()  # nothing of the student's may touch out/ from here on
     if sole_uid():

@@ -134,11 +134,23 @@ def time_loss(student, args, opts):
 TIMED = (("linear", time_linear), ("relu", time_relu), ("loss", time_loss))
 
 
+def drawn(args):
+    """The arrays the plan describes by shape (plan.timing_inputs), drawn from its seed."""
+    r = np.random.default_rng(int(args.get("seed", 0)))
+    out = {name: r.normal(0.0, float(scale), [int(k) for k in shape])
+           for name, (shape, scale) in sorted(args.get("normal", {}).items())}
+    for name, shape in sorted(args.get("labels", {}).items()):
+        n = int(shape[0])
+        out[name] = (np.arange(n) % 2).astype(float).reshape([int(k) for k in shape])
+    return out
+
+
 def probe_timing(student, args):
     """Raw timings of each layer's forward and backward against numpy calibration calls;
     each layer in its own step, under its own wall-clock limit, so one slow or broken
     layer leaves the others timed."""
     opts = {k: args[k] for k in ("repeats", "slow_s", "budget_s")}
+    args = {**args, **drawn(args)}
     rec = {}
     for name, timer in TIMED:
         if not student.roles.get(name):

@@ -7,6 +7,8 @@ raw observations in `box/out/results.json`, which the grader validates afterward
 """
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -61,6 +63,20 @@ class Sandbox(Protocol):
     def run(self, box: Path, limits: Limits) -> RunOutcome:
         """Run `python harness.py plan.json` with `box` as the harness's folder."""
         ...
+
+
+def host_cores() -> int:
+    """The cores this process may use (its CPU affinity), else the machine's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def lanes_for(jobs: int) -> int:
+    """Probes one submission may run side by side when `jobs` submissions share the host:
+    the cores left to each, at most 3 (one long training probe and the rest)."""
+    return max(1, min(3, host_cores() // max(1, jobs)))
 
 
 class SandboxUnavailable(RuntimeError):

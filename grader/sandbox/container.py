@@ -60,6 +60,7 @@ class ContainerSandbox:
     # autogroups do not apply: a fork bomb's 30 spinning processes would take the CPU from
     # a submission graded beside it, into timeouts. One run at a time keeps verdicts fair.
     max_parallel = 1
+    max_lanes = 1  # no PID namespace: a probe's strays cannot be told from another's
 
     def __init__(self, zygote: bool | None = None, jail: Jail | None = None):
         if os.geteuid() != 0:

@@ -68,6 +68,7 @@ class DockerSandbox:
     name = "docker"
     tier = "docker"
     isolated = True
+    max_lanes = 1  # one CPU per container (nano_cpus): probes side by side gain nothing
 
     def __init__(self):
         self.local = threading.local()

@@ -60,6 +60,7 @@ def preload_harness(package_dir):
     sys.modules["nnharness"] = package
     spec.loader.exec_module(package)
     importlib.import_module("nnharness.process")  # imports every probe module
+    importlib.import_module("nnharness.lanes")
 
 
 class Worker:

@@ -1,0 +1,87 @@
+"""Probes side by side (grader/harness/lanes.py): the same verdicts as one by one.
+
+A box that has cores to itself (`nngrader check`, or `grade --jobs 1` on a multi-core
+host) runs its probes in lanes; only the wall time may change. The adversarial batch is
+also graded this way (tests/test_adversarial.py, "auto-lanes").
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import FIXTURES
+from grader.harness import lanes
+from grader.harness.process import Job
+
+SAMPLES = ["correct/classic_template.py", "correct/no_mlp_class.py", "buggy/dx_sign.py",
+           "buggy/first_layer_frozen.py", "buggy/relu_no_mask.py", "adversarial/daemon.py"]
+
+
+@pytest.fixture(scope="module")
+def graders():
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core here: nothing runs side by side")
+    from grader.rubric import load_rubric
+    from grader.sandbox import open_sandbox
+    return load_rubric(), open_sandbox("auto")
+
+
+def graded(graders, rel: str, n: int) -> dict:
+    from grader.pipeline import grade_submission
+    rubric, sandbox = graders
+    path = FIXTURES / rel
+    result = grade_submission(path, path.stem, rubric, sandbox, lanes=n).to_json()
+    assert result["meta"]["sandbox"]["lanes"] == (n if sandbox.tier != "container" else 1)
+    return result
+
+
+@pytest.mark.parametrize("rel", SAMPLES)
+def test_side_by_side_and_one_by_one_give_the_same_verdicts(graders, rel):
+    one, two = graded(graders, rel, 1), graded(graders, rel, 2)
+    assert [(c["id"], c["status"], c["score"], c["message"]) for c in two["checks"]] == \
+        [(c["id"], c["status"], c["score"], c["message"]) for c in one["checks"]]
+    assert two["meta"]["probes"].keys() == one["meta"]["probes"].keys()
+
+
+def probe(pid: str, kind: str) -> dict:
+    return {"id": pid, "kind": kind, "timeout_s": 5, "args": {}}
+
+
+def test_records_that_may_come_from_a_shared_limit_run_again_alone():
+    assert lanes.shared_limit({"status": "crash", "exit_code": -9})
+    assert lanes.shared_limit({"status": "error", "error": {"type": "MemoryError"}})
+    assert lanes.shared_limit({"status": "error", "error": {"type": "ProcessLimit"}})
+    assert not lanes.shared_limit({"status": "error", "error": {"type": "ValueError"}})
+    assert not lanes.shared_limit({"status": "ok", "value": {}})
+    assert not lanes.shared_limit({"status": "timeout", "limit_s": 5})
+
+
+def test_the_longest_probes_start_first():
+    jobs = [Job([probe("linear", "linear"), probe("relu", "relu")]), Job([probe("timing", "timing")]),
+            Job([probe("update", "update")]), Job([probe("train_xor", "train")]),
+            Job([probe("gradcheck", "gradcheck")])]
+    assert [j.label for j in lanes.in_order(jobs)] == \
+        ["train_xor", "gradcheck", "update", "timing", "linear,relu"]
+
+
+def test_strays_are_swept_only_in_a_box_of_their_own(monkeypatch):
+    """Outside a PID namespace of the box's own (the grader's tests, the container tier)
+    /proc lists other people's processes: nothing may be signalled."""
+    killed = []
+    monkeypatch.setattr(lanes.os, "kill", lambda pid, sig: killed.append(pid))
+    for mode in ("", "shared-pids"):
+        monkeypatch.setattr(lanes, "sole_uid", lambda mode=mode: mode)
+        lanes.end_strays({os.getpgrp()})
+    assert killed == []
+
+
+def test_strays_are_the_processes_outside_the_kept_groups(monkeypatch):
+    monkeypatch.setattr(lanes, "sole_uid", lambda: "1")
+    monkeypatch.setattr(lanes.os, "getpid", lambda: 2)
+    table = [[(1, 1), (2, 2), (7, 7), (8, 7), (9, 9)], []]  # then none left alive
+    monkeypatch.setattr(lanes, "processes", lambda: table.pop(0) if table else [])
+    killed = []
+    monkeypatch.setattr(lanes.os, "kill", lambda pid, sig: killed.append(pid))
+    lanes.end_strays({2, 7})
+    assert killed == [9]  # not PID 1, not the harness, not the running probe's group
