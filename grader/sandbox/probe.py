@@ -1,15 +1,26 @@
 """Probe the host once for the strongest isolation it allows, and cache the answer.
 
 The probe does not guess from kernel versions or sysctls: it runs a trivial box through
-the namespace launcher for real (about 0.1 s, once per grader process) and keeps the tier
-that worked, so a half-working host (no user namespaces in a container, a read-only
-cgroupfs) falls back instead of failing mid-batch.
+the namespace launcher for real (about 0.05 s) and keeps the tier that worked, so a
+half-working host (no user namespaces in a container, a read-only cgroupfs) falls back
+instead of failing mid-batch.
+
+An isolating answer is also remembered on disk (STATE_DIR/host-caps.json, the grader's
+own folder), keyed by everything that decides it: boot, kernel, credentials and
+capabilities, seccomp, the namespaces and cgroup this process is in, the interpreter and
+the sandbox's own code. A `check` in the same context then skips the trial run. A weaker
+answer (no isolation) is never remembered, and a run that fails in a remembered tier
+forgets it (`forget`), so the next start probes again.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
+import json
 import os
 import platform
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +40,7 @@ class HostCaps:
     why: str               # one line on what failed, empty when all went well
     zygote: bool = False   # runs start from a pre-started worker (embedded.py)
     container: bool = False  # no namespaces, but the container tier ran a box (container.py)
+    remembered: bool = False  # read from host-caps.json, not probed by this process
 
 
 def try_embedded(userns: bool, cgroup_kind: str | None, zygote: bool = False) -> str:
@@ -55,8 +67,22 @@ def try_run(make) -> str:
     return "" if res.status == "ok" else f"{res.status}: {res.message} {res.stderr[-200:]}"
 
 
-@functools.lru_cache(maxsize=1)
-def probe() -> HostCaps:
+@functools.lru_cache(maxsize=2)
+def probe(recalled: bool = False) -> HostCaps:
+    """The host's capabilities, probed once per process; with `recalled`, first from the
+    answer remembered for this very context (a single `check` starts faster)."""
+    if platform.system() != "Linux":
+        return measure()
+    key = context_key()
+    caps = recall(key) if recalled else None
+    if caps is None:
+        caps = measure()
+        if caps.namespaces or caps.container:
+            remember(key, caps)
+    return caps
+
+
+def measure() -> HostCaps:
     if platform.system() != "Linux":
         return HostCaps(False, False, False, None, f"{platform.system()} has no namespaces")
     root = os.geteuid() == 0
@@ -86,3 +112,89 @@ def probe() -> HostCaps:
 
 def zygote_possible() -> bool:
     return os.environ.get("NNGRADER_ZYGOTE", "1") != "0" and hasattr(os, "pidfd_open")
+
+
+# ---------------------------------------------------------------- remembered answers
+
+SANDBOX_CODE = ("probe.py", "embedded.py", "launcher.py", "zygote.py", "container.py",
+                "container_launcher.py", "jail.py", "cgroups.py", "syscalls.py")
+STATUS_FIELDS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+                 "NoNewPrivs", "Seccomp", "Seccomp_filters")
+
+
+def cache_file() -> Path:
+    from .embedded import STATE_DIR
+    return STATE_DIR / "host-caps.json"
+
+
+def context_key() -> str:
+    """A digest of everything the probe's answer depends on; '' when it cannot be read."""
+    try:
+        status = {k: v.strip() for k, _, v in (line.partition(":") for line in
+                  Path("/proc/self/status").read_text().splitlines()) if k in STATUS_FIELDS}
+        parts = {
+            "boot": Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
+            "kernel": platform.release(), "status": status,
+            "ns": {n: os.stat(f"/proc/self/ns/{n}").st_ino
+                   for n in ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")},
+            "cgroup": Path("/proc/self/cgroup").read_text(),
+            "python": os.path.realpath(sys.executable),
+            "zygote": zygote_possible(),
+            "code": [[f, *stat_of(Path(__file__).with_name(f))] for f in SANDBOX_CODE],
+        }
+    except OSError:
+        return ""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def stat_of(path: Path) -> list:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def recall(key: str) -> HostCaps | None:
+    """The remembered answer for this context, if the file is ours and nobody else's."""
+    if not key:
+        return None
+    path = cache_file()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None  # someone else could have written it
+        data = json.loads(os.read(fd, 1 << 16))
+        if not isinstance(data, dict) or data.get("key") != key:
+            return None
+        caps = HostCaps(**{f.name: data["caps"][f.name] for f in dataclasses.fields(HostCaps)
+                           if f.name != "remembered"}, remembered=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    finally:
+        os.close(fd)
+    return caps if caps.namespaces or caps.container else None
+
+
+def remember(key: str, caps: HostCaps) -> None:
+    if not key:
+        return
+    path = cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".host-caps.")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"key": key, "caps": dataclasses.asdict(caps)}, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only a cache: the next start probes again
+
+
+def forget() -> None:
+    """A run failed in the remembered tier: probe again next time (and now, if asked)."""
+    try:
+        cache_file().unlink()
+    except OSError:
+        pass
+    probe.cache_clear()
