@@ -20,7 +20,9 @@ from conftest import REPO, run_cli
 
 FIXTURES = REPO / "tests" / "fixtures"
 TIMING = {"elapsed_s", "probes"}
-SANDBOX_TIMING = {"wall_s", "cpu_s", "max_rss_mb"}
+# how the run went, not what it found: "lanes" is how many probes ran side by side (a
+# resumed batch at --jobs 1 runs them in lanes, the reference at --jobs 2 one by one)
+SANDBOX_TIMING = {"wall_s", "cpu_s", "max_rss_mb", "lanes"}
 
 
 def make_batch(folder: Path, n: int) -> list[str]:
