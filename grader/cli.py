@@ -110,6 +110,29 @@ def open_sandbox_or_exit(args, recalled: bool = False):
         raise UsageError(f"--sandbox {args.sandbox}: {e}") from None
 
 
+class Background:
+    """fn(*args) on a thread of its own; result() waits and returns or raises what it did.
+    (A bare thread: concurrent.futures would import logging into `check`'s start-up.)"""
+
+    def __init__(self, fn, *args):
+        import threading
+        self.value, self.error = None, None
+        self.thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn, args):
+        try:
+            self.value = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+            self.error = e
+
+    def result(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 def cmd_grade(args) -> int:
     if not args.folder.is_dir():
         raise UsageError(f"{args.folder}: no such folder")
@@ -241,8 +264,6 @@ def cmd_check(args) -> int:
     if not args.file.exists():
         raise UsageError(f"{args.file}: no such file or folder")
     warm_sandbox(args)
-    from concurrent.futures import ThreadPoolExecutor
-
     from . import load
     from .pipeline import safe_grade
     from .report import terminal
@@ -258,13 +279,12 @@ def cmd_check(args) -> int:
         raise UsageError(f"--only: {e}") from None
     # The sandbox's tier probe mostly waits for the worker started above: read the
     # submission meanwhile (on any surprise safe_grade reads it again and reports).
-    with ThreadPoolExecutor(1) as pool:
-        opening = pool.submit(open_sandbox_or_exit, args, True)
-        try:
-            loaded = load.load(args.file, args.file.stem, rubric.python2, rubric.prefer)
-        except Exception:  # noqa: BLE001 - reported by safe_grade's own attempt
-            loaded = None
-        sandbox = opening.result()
+    opening = Background(open_sandbox_or_exit, args, True)
+    try:
+        loaded = load.load(args.file, args.file.stem, rubric.python2, rubric.prefer)
+    except Exception:  # noqa: BLE001 - reported by safe_grade's own attempt
+        loaded = None
+    sandbox = opening.result()
     result = safe_grade(args.file, args.file.stem, rubric, sandbox, checks, loaded, lanes_for(1))
     status = (result.meta.get("sandbox") or {}).get("status")
     if failed_as_recalled(sandbox, "internal" if "internal" in result.meta else status):

@@ -111,9 +111,11 @@ def load(path: Path, sid: str | None = None, python2: str = "convert",
         sources = read_sources(path, origins)
     except LoadProblem as e:
         return Submission.unreadable(sid, path, str(e))
+    sub = build(sid, path, sources, python2, origins=origins, prefer=prefer)
+    if all(type(text) is str for text in sources.values()):
+        return sub  # no notebook among them (a notebook's code is a NotebookText)
     from .notebook import with_ipython_left_out
-    return with_ipython_left_out(build(sid, path, sources, python2, origins=origins, prefer=prefer),
-                                 sources)
+    return with_ipython_left_out(sub, sources)
 
 
 class LoadProblem(Exception):

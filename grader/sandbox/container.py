@@ -67,7 +67,7 @@ class ContainerSandbox:
             raise SandboxUnavailable("the container tier needs root (to switch to a uid of "
                                      "its own and chroot)")
         if zygote is None:
-            from .probe import zygote_possible
+            from .embedded import zygote_possible
             zygote = zygote_possible()
         self.zygote = zygote
         self.seccomp, self.seccomp_why = syscalls.compiled()

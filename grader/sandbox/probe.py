@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import os
-import platform
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from pathlib import Path
 
 from . import cgroups
 from .base import Limits
+from .embedded import zygote_possible
 
 PROBE_HARNESS = "import sys\nsys.exit(0)\n"
 
@@ -71,7 +70,7 @@ def try_run(make) -> str:
 def probe(recalled: bool = False) -> HostCaps:
     """The host's capabilities, probed once per process; with `recalled`, first from the
     answer remembered for this very context (a single `check` starts faster)."""
-    if platform.system() != "Linux":
+    if sys.platform != "linux":
         return measure()
     key = context_key()
     caps = recall(key) if recalled else None
@@ -83,8 +82,8 @@ def probe(recalled: bool = False) -> HostCaps:
 
 
 def measure() -> HostCaps:
-    if platform.system() != "Linux":
-        return HostCaps(False, False, False, None, f"{platform.system()} has no namespaces")
+    if sys.platform != "linux":
+        return HostCaps(False, False, False, None, f"{sys.platform} has no namespaces")
     root = os.geteuid() == 0
     kind = cgroups.detect() if root else None
     # Through the pre-started worker first (the way runs will go, and the cheaper trial);
@@ -110,8 +109,6 @@ def measure() -> HostCaps:
     return HostCaps(root, False, False, None, why, zygote, container=True)
 
 
-def zygote_possible() -> bool:
-    return os.environ.get("NNGRADER_ZYGOTE", "1") != "0" and hasattr(os, "pidfd_open")
 
 
 # ---------------------------------------------------------------- remembered answers
@@ -128,13 +125,13 @@ def cache_file() -> Path:
 
 
 def context_key() -> str:
-    """A digest of everything the probe's answer depends on; '' when it cannot be read."""
+    """Everything the probe's answer depends on, as one string; '' when it cannot be read."""
     try:
         status = {k: v.strip() for k, _, v in (line.partition(":") for line in
                   Path("/proc/self/status").read_text().splitlines()) if k in STATUS_FIELDS}
         parts = {
             "boot": Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
-            "kernel": platform.release(), "status": status,
+            "kernel": os.uname().release, "status": status,
             "ns": {n: os.stat(f"/proc/self/ns/{n}").st_ino
                    for n in ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")},
             "cgroup": Path("/proc/self/cgroup").read_text(),
@@ -144,7 +141,7 @@ def context_key() -> str:
         }
     except OSError:
         return ""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return json.dumps(parts, sort_keys=True)
 
 
 def stat_of(path: Path) -> list:
