@@ -135,6 +135,7 @@ GRADISH = re.compile(r"((?-i:^d[A-Z_0-9])|^d(w|b|x|weights?|bias(es)?)\d*$|^[vms
                      r"^v_|(?-i:^v[A-Z])|^v$|^vel|"
                      r"^m_|^g_|grad|vel|mom|delta|prev|cache|old|update|change|^last|_v$|_m$|^s_|"
                      r"^acc|^sum|^mean|^best|^init|history)", re.I)
+WORDS, CAMEL = re.compile(r"[_\W]+"), re.compile(r"(?<=[a-z0-9])(?=[A-Z])")  # outW -> out, w
 # a layer's remembered input or output (self.x, self.out, self.z1): no parameter either
 ACTIVATIONISH = re.compile(r"(^x|^inp|^out|^a$|^a_|^a\d|^z$|^z_|^z\d|^h$|^h_|^h\d|^mask|^act|^relu)", re.I)
 NOT_PARAM_OWNER = re.compile(r"(grad|vel|mom|delta|cache|old|prev|optim|solver|history|best|"
@@ -151,7 +152,7 @@ def is_param_path(p):
     if leaf.lower() in ("value", "data", "val", "param", "params", "w", "b"):
         # W.value, params['W']: the owner's name decides (grads['W'] is no parameter)
         return owners_ok and not any(GRADISH.search(n) for n in names[-2:-1])
-    weighty = set(re.split(r"[_\W]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", leaf).lower())) & {
+    weighty = set(WORDS.split(CAMEL.sub("_", leaf).lower())) & {
         "w", "weight", "weights", "kernel", "b", "bias", "biases"}
     # out_W, output_weights, input_weights: a weight, whatever layer its name mentions
     return owners_ok and not GRADISH.search(leaf) and bool(weighty or not ACTIVATIONISH.search(leaf))
