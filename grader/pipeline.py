@@ -51,7 +51,7 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
     with tempfile.TemporaryDirectory(prefix="nngrader-box-") as tmp:
         box = Path(tmp)
         plan.write_box(box, sub, roles, probes, rubric.limits, rubric.seed, rubric.interface,
-                       lanes)
+                       lanes, package=not getattr(sandbox, "preloads_harness", False))
         outcome = sandbox.run(box, rubric.limits)
         # Only a harness that ran to its end wrote results.json: if it was killed (e.g. by
         # the student's code, right after writing a forged file there), nothing is trusted.

@@ -155,26 +155,37 @@ def module_name(relpath: str) -> str:
     return Path(relpath).with_suffix("").as_posix().replace("/", ".")
 
 
-def copy_harness(box: Path) -> None:
-    """The harness package as box/nnharness/ and its entry script as box/harness.py."""
-    package = resources.files("grader.harness")
-    (box / "nnharness").mkdir()
-    for item in package.iterdir():
-        if item.name.endswith(".py"):
-            target = box / ("harness.py" if item.name == "entry.py" else f"nnharness/{item.name}")
-            target.write_bytes(item.read_bytes())
+def copy_harness(box: Path, package: bool = True) -> None:
+    """The harness's entry script as box/harness.py and, unless the sandbox's worker has
+    imported it already, the package as box/nnharness/."""
+    files = harness_files()
+    (box / "harness.py").write_bytes(files["entry.py"])
+    if package:
+        (box / "nnharness").mkdir()
+        for name, data in files.items():
+            if name != "entry.py":
+                (box / "nnharness" / name).write_bytes(data)
+
+
+@functools.lru_cache(maxsize=1)
+def harness_files() -> dict[str, bytes]:
+    """The harness package's modules, read once per grader process."""
+    return {item.name: item.read_bytes() for item in resources.files("grader.harness").iterdir()
+            if item.name.endswith(".py")}
 
 
 def write_box(box: Path, sub: Submission, roles: dict, plan_probes: list[Probe], limits,
-              seed: int, interface: dict | None = None, lanes: int = 1) -> None:
+              seed: int, interface: dict | None = None, lanes: int = 1,
+              package: bool = True) -> None:
     """Everything the harness needs, and nothing of the grader besides the harness itself.
-    `lanes`: how many probes may run at once (a box with cores to itself)."""
+    `lanes`: how many probes may run at once (a box with cores to itself); `package`:
+    False when the sandbox's worker has the harness package imported already."""
     (box / "src").mkdir(parents=True)
     for rel, source in sub.files.items():
         target = box / "src" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(source, encoding="utf-8")
-    copy_harness(box)
+    copy_harness(box, package)
     plan = {
         "version": 1, "seed": seed, "module": sub.module, "src_dir": "src", "work_dir": "work",
         "roles": qualified_roles(sub, roles), "interface": interface or {},

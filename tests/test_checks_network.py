@@ -78,3 +78,19 @@ def test_a_network_whose_own_scores_differ_is_not_blamed_on_evaluate():
     ctx, run = context({"base": {"logits": scores(GC["x"], bent)},
                         "evaluate_logits": scores(GC["eval_x"], bent)})
     assert not other_weights(ctx, run)
+
+
+def test_a_runs_accuracy_curve_is_the_same_in_one_pass_as_epoch_by_epoch():
+    """training.accuracies takes a whole run at once when no epoch reordered the rows; the
+    numbers must be those of accuracy() per epoch, and reordered epochs still align."""
+    from grader.checks.training import accuracies, accuracy, aligned
+    r = np.random.default_rng(3)
+    y = (r.random((20, 1)) > 0.5).astype(float)
+    logits = [r.normal(size=(20, 1)) for _ in range(50)]
+    per_epoch = [accuracy(z, y) for z in logits]
+    assert accuracies(logits, y, []) == per_epoch
+    assert accuracies(logits, y, [None] * 50) == per_epoch
+    order = list(range(20))[::-1]
+    shuffled = accuracies(logits, y, [order] + [None] * 49)
+    assert shuffled[0] == accuracy(logits[0], aligned(y, order)) and shuffled[1:] == per_epoch[1:]
+    assert accuracies([None, logits[0]], y, []) == [None, per_epoch[0]]

@@ -62,6 +62,12 @@ class ContainerSandbox:
     max_parallel = 1
     max_lanes = 1  # no PID namespace: a probe's strays cannot be told from another's
 
+    @property
+    def preloads_harness(self) -> bool:
+        """Runs start from a worker that has imported the harness package: the box then
+        needs only its entry script (plan.write_box leaves nnharness/ out)."""
+        return bool(self.zygote)
+
     def __init__(self, zygote: bool | None = None, jail: Jail | None = None):
         if os.geteuid() != 0:
             raise SandboxUnavailable("the container tier needs root (to switch to a uid of "

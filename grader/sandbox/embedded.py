@@ -119,6 +119,12 @@ class EmbeddedSandbox:
     name = "embedded"
     isolated = True
 
+    @property
+    def preloads_harness(self) -> bool:
+        """Runs start from a worker that has imported the harness package: the box then
+        needs only its entry script (plan.write_box leaves nnharness/ out)."""
+        return bool(self.zygote)
+
     def __init__(self, userns: bool = False, cgroup_kind: str | None = None,
                  zygote: bool | None = None):
         if zygote is None:
