@@ -280,7 +280,7 @@ def plan_call(fn, offered, order=(), overrides=None):
     """Per parameter: (param, meaning) or (param, None) to keep its default. Raises
     ProbeError for a required parameter nothing explains."""
     key = (getattr(fn, "__func__", fn), type(getattr(fn, "__self__", None)), tuple(offered),
-           tuple(order), repr(sorted((overrides or {}).items())))
+           tuple(order), repr(sorted(overrides.items())) if overrides else "")
     try:
         plan = PLANS.get(key)
     except TypeError:  # an unhashable callable
@@ -351,11 +351,14 @@ class Bindings:
     def __getitem__(self, i):
         if not 0 <= i < self.count:
             raise IndexError(i)
-        combo = []
-        for opts in reversed(self.options):  # the last parameter varies fastest
-            i, k = divmod(i, len(opts))
-            combo.append(opts[k])
-        combo.reverse()
+        if i == 0:  # the likeliest binding, and the one a training step asks for again
+            combo = [opts[0] for opts in self.options]
+        else:
+            combo = []
+            for opts in reversed(self.options):  # the last parameter varies fastest
+                i, k = divmod(i, len(opts))
+                combo.append(opts[k])
+            combo.reverse()
         args, kwargs, meanings, positional = [], {}, {}, True
         for (p, meaning), value in zip(self.planned, combo):
             if value is MISSING:

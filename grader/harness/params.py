@@ -112,8 +112,13 @@ def walk(obj, depth=3, path=Path()):
 
 def arrays(obj, depth=2):
     """Path -> ndarray for every float array an object holds (within `depth` steps)."""
-    return {p: v for p, v in walk(obj, depth)
-            if isinstance(v, np.ndarray) and v.dtype.kind in "fiu" and v.ndim <= 2}
+    if depth == 1:  # a layer's own attributes, around each of its calls: no walk to set up
+        return {Path((step,)): v for step, v in children(obj) if numeric_array(v)}
+    return {p: v for p, v in walk(obj, depth) if numeric_array(v)}
+
+
+def numeric_array(v):
+    return isinstance(v, np.ndarray) and v.dtype.kind in "fiu" and v.ndim <= 2
 
 
 def instances(obj, classes, depth=3):
