@@ -13,7 +13,9 @@ peak resident memory of the grader process (VmHWM, sampled while it runs) and of
 sandboxed submission (meta.sandbox.max_rss_mb of the graded results).
 
 Every figure is also given as a ratio to `python -c "import numpy"` timed in the same run
-(machines differ 2-3x; ratios compare). Targets (issue 15): a batch at --jobs 2 costs at
+(machines differ 2-3x; ratios compare): for a batch, the mean of the imports timed right
+before and right after it; for `check`, the median of per-run ratios, each check paired
+with an import just before it (a machine's speed drifts by tens of percent within an hour). Targets (issue 15): a batch at --jobs 2 costs at
 most 1.0x a numpy import per submission, `check` at most 3x; a sandboxed correct
 submission stays under 300 MB. It also splits the box's CPU time per submission into the
 probes themselves (meta.probes, summed) and the overhead around them.
@@ -126,16 +128,22 @@ def sandbox_memory(out: Path, kinds: dict[str, str]) -> dict:
             "sandbox_rss_mb_max": max(rss["correct"] + rss["buggy"], default=0.0)}
 
 
-def check_latency(runs: int, sandbox: str) -> list[float]:
+def check_latency(runs: int, sandbox: str) -> tuple[list[float], list[float]]:
+    """`nngrader check` wall times, each run paired with a numpy import right before it:
+    (check times, their ratios to the paired import). The machine's speed drifts (by ~30%
+    within an hour here): a ratio taken pair by pair is steadier than either median."""
     target = sorted((FIXTURES / "correct").glob("*.py"))[0]
     argv = nngrader() + ["check", str(target), "--sandbox", sandbox]
-    times = []
-    for _ in range(runs + 1):  # the first run warms the page cache and is dropped
+    times, ratios = [], []
+    for k in range(runs + 1):  # the first pair warms the page cache and is dropped
+        unit = numpy_import_s(runs=1)
         start = time.perf_counter()
         subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
                        env={**os.environ, "NO_COLOR": "1"})
-        times.append(time.perf_counter() - start)
-    return times[1:]
+        if k:
+            times.append(time.perf_counter() - start)
+            ratios.append(times[-1] / unit)
+    return times, ratios
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
             kinds = build_batch(n, folder)
+            before = numpy_import_s()
             run = run_grade(folder, out, args.jobs, args.sandbox, args.grade_arg)
-            unit = numpy_import_s()
+            unit = statistics.mean([before, numpy_import_s()])  # around the batch: it drifts
             row = {"n": n, "wall_s": round(run["wall_s"], 2),
                    "s_per_submission": round(run["wall_s"] / n, 4),
                    "numpy_import_s": round(unit, 4),
@@ -175,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             report["sizes"][str(n)] = row
             print(f"graded {n:5d}: {row['wall_s']:7.2f} s, {row['s_per_submission']:.3f} s/submission",
                   file=sys.stderr)
-        times = check_latency(args.check_runs, args.sandbox)
-        unit = numpy_import_s()
+        times, ratios = check_latency(args.check_runs, args.sandbox)
         report["check_s"] = {"median": round(statistics.median(times), 3),
                              "min": round(min(times), 3), "max": round(max(times), 3),
-                             "runs": len(times), "numpy_import_s": round(unit, 4),
-                             "ratio": round(statistics.median(times) / unit, 2)}
+                             "runs": len(times),
+                             "numpy_import_s": round(statistics.median(times) / statistics.median(ratios), 4),
+                             "ratio": round(statistics.median(ratios), 2)}
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -204,8 +213,8 @@ def print_table(report: dict) -> None:
               f"{r['grader_rss_mb']:>9.1f}  {r['sandbox_rss_mb_max']:>10.1f}")
     c = report["check_s"]
     print(f"nngrader check (correct submission, wall incl. start-up): median {c['median']:.3f} s "
-          f"= {c['ratio']:.2f}x a numpy import ({c['numpy_import_s']:.3f} s) "
-          f"(min {c['min']:.3f}, max {c['max']:.3f}, {c['runs']} runs)")
+          f"(min {c['min']:.3f}, max {c['max']:.3f}, {c['runs']} runs); median of the ratios to "
+          f"a numpy import run just before each: {c['ratio']:.2f}x")
     verdicts = []
     for r in rows:
         verdicts.append(f"batch@{r['n']} {r['ratio']:.2f}x {'<=' if r['ratio'] <= TARGETS['batch_ratio'] else '>'} "
