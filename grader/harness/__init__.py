@@ -25,4 +25,5 @@ Modules, by probe family:
   network_probes  gradient check, update scenarios, evaluate
   training        the network learning a small task
   process         forking a child per probe, limits, leftovers, results out
+  lanes           probes side by side when the box has cores to itself
 """
