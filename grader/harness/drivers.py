@@ -538,7 +538,7 @@ class Network:
         shape, cached = self.signature(), getattr(self, "_layers", None)
         if cached is not None and cached[0] == shape and \
                 all(still_held(self.net, p, obj) for p, _, obj in cached[1]):
-            return [(str(p), label, obj) for p, label, obj in cached[1]]
+            return list(cached[2])
         found = []
         for path, label, obj in instances(self.net, self.classes):
             if obj is self.net:
@@ -547,8 +547,9 @@ class Network:
                 k = linear_index(obj, self.d_in, self.hidden)
                 label = f"linear{k}" if k else label
             found.append((path, label, obj))
-        self._layers = (shape, found)
-        return [(str(p), label, obj) for p, label, obj in found]
+        named = [(str(p), label, obj) for p, label, obj in found]
+        self._layers = (shape, found, named)
+        return list(named)
 
     def layer_objects(self):
         """(Layer, Layer, Layer) adapters for linear1, relu, linear2 held by the network,
@@ -607,10 +608,15 @@ class Network:
         cached = getattr(self, "_row_index", None)
         if cached is None or cached[0] is not x:  # the same x at every step of a training run
             rows = np.ascontiguousarray(x, dtype=np.float64)
-            self._row_index = (x, {row.tobytes(): i for i, row in enumerate(rows)})
-        index = self._row_index[1]
+            index = {row.tobytes(): i for i, row in enumerate(rows)}
+            self._row_index = (x, index, rows.tobytes() if len(index) == len(rows) else None)
+        _, index, whole = self._row_index
+        parts = self.first_layer_inputs()
+        if whole is not None and len(parts) == 1 and parts[0].shape == x.shape and \
+                np.ascontiguousarray(parts[0], dtype=np.float64).tobytes() == whole:
+            return list(range(len(x)))  # all of x, in order (its rows are distinct)
         order = []
-        for part in self.first_layer_inputs():
+        for part in parts:
             if part.shape[1] != x.shape[1]:
                 return None
             for row in np.ascontiguousarray(part, dtype=np.float64):

@@ -44,6 +44,7 @@ def train_run(student, X, Y, seed, lr, args):
         run["init"] = {"w1_std": float(np.std(W1)), "w1_symmetric": bool(np.allclose(W1, W1.flat[0]))}
         run["driver"] = net.driver.kind
         streak, best, since = 0, np.inf, 0
+        positive = Y > 0.5
         for _ in range(int(args["max_epochs"])):
             s = step_record(net, X, Y, lr, args["momentum"], args.get("l2", 0.0))
             run["loss"].append(s["loss"])
@@ -52,7 +53,7 @@ def train_run(student, X, Y, seed, lr, args):
             run["logits"].append(s["logits"])
             run["order"].append(s["order"] if s["order"] != list(range(len(Y))) else None)
             run["hyper"] = s["hyper"]
-            labels = Y[s["order"]] if s["order"] else Y
+            labels = positive[s["order"]] if s["order"] else positive
             streak = streak + 1 if separates(net.captured_logits(), labels) else 0
             total = loss_number(net.captured_loss(), s["loss_attrs"])
             if streak >= int(args.get("patience", 10)) or not np.isfinite(total):
@@ -90,8 +91,9 @@ def loss_sums(student, n):
         return False
 
 
-def separates(logits, y):
-    """Early-stopping rule only (the grader re-judges): every sample on the right side."""
-    if not isinstance(logits, np.ndarray) or logits.size != y.size:
+def separates(logits, positive):
+    """Early-stopping rule only (the grader re-judges): every sample on the right side;
+    `positive`: which labels are 1 (y > 0.5), in the order the network saw the rows."""
+    if not isinstance(logits, np.ndarray) or logits.size != positive.size:
         return False
-    return bool(np.all((logits.reshape(y.shape) > 0) == (y > 0.5)))
+    return bool(((logits.reshape(positive.shape) > 0) == positive).all())
