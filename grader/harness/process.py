@@ -20,7 +20,6 @@ from .timing import probe_timing
 from .training import probe_train
 
 
-calling.warm()  # here, before any probe child is forked (and once per pre-started worker)
 
 PROBES = {
     "linear": probe_linear,
@@ -483,6 +482,7 @@ def lanes_here(plan):
 
 def main(plan_path):
     """Run every probe of the plan, each in its own child, and write out/results.json."""
+    calling.warm()  # before any probe child is forked (a pre-started worker did it already)
     with open(plan_path) as f:
         plan = json.load(f)
     for key in ("src_dir", "work_dir"):  # children chdir into work_dir: fix paths first
