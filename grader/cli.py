@@ -286,8 +286,7 @@ def cmd_check(args) -> int:
         loaded = None
     sandbox = opening.result()
     result = safe_grade(args.file, args.file.stem, rubric, sandbox, checks, loaded, lanes_for(1))
-    status = (result.meta.get("sandbox") or {}).get("status")
-    if failed_as_recalled(sandbox, "internal" if "internal" in result.meta else status):
+    if failed_as_recalled(sandbox, (result.meta.get("sandbox") or {}).get("status")):
         # the tier remembered for this host no longer runs: probe it for real, once
         sandbox = open_sandbox_or_exit(args)
         result = safe_grade(args.file, args.file.stem, rubric, sandbox, checks, loaded,

@@ -208,3 +208,13 @@ def test_the_timing_probe_draws_its_arrays_from_the_plans_seed():
     assert a["loss_z"].std() > 1.5  # scale 2
     assert a["loss_y"][:4].ravel().tolist() == [0.0, 1.0, 0.0, 1.0]
     assert not (drawn(plan.timing_inputs(8))["linear_x"] == a["linear_x"]).all()
+
+
+def test_what_a_probe_printed_reaches_the_output_though_the_child_ends_with_os_exit(tmp_path):
+    """A probe child ends with os._exit: what the student printed and Python still held
+    in its buffer (stdout to a pipe is block-buffered) must be flushed first."""
+    src = patched(**{"ReLU.forward": "print('relu saw', x.shape)\nself.x = x\n"
+                                     "return np.maximum(x, 0)"})
+    outcome, raw, _, _ = run_box(tmp_path, src)
+    assert raw["relu"]["status"] == "ok"
+    assert "relu saw" in outcome.stdout + outcome.stderr

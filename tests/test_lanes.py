@@ -44,6 +44,40 @@ def test_side_by_side_and_one_by_one_give_the_same_verdicts(graders, rel):
     assert two["meta"]["probes"].keys() == one["meta"]["probes"].keys()
 
 
+# The cheap layer probes share one child; this ReLU ends its process once the linear layer
+# has run in it, so one by one relu's probe crashes and its checks fail: a rerun of relu
+# alone (in a fresh child) would pass them. Side by side, the group runs again as a whole.
+GROUP_STATE = """
+_LINEAR_RAN = []
+_real_linear_forward = LinearTransform.forward
+def _forward(self, x):
+    _LINEAR_RAN.append(1)
+    return _real_linear_forward(self, x)
+LinearTransform.forward = _forward
+_real_relu_forward = ReLU.forward
+def _relu_forward(self, x):
+    if _LINEAR_RAN:
+        import os
+        os._exit(3)
+    return _real_relu_forward(self, x)
+ReLU.forward = _relu_forward
+"""
+
+
+def test_a_crash_in_the_group_of_cheap_probes_costs_the_same_side_by_side(graders, tmp_path):
+    source = (FIXTURES / "correct" / "classic_template.py").read_text()
+    path = tmp_path / "group_state.py"
+    path.write_text(source.replace("\nif __name__", GROUP_STATE + "\nif __name__", 1)
+                    if "\nif __name__" in source else source + GROUP_STATE)
+    from grader.pipeline import grade_submission
+    rubric, sandbox = graders
+    one, two = (grade_submission(path, "g", rubric, sandbox, lanes=n).to_json() for n in (1, 2))
+    relu = {c["id"]: c["status"] for c in one["checks"] if c["id"].startswith("relu.")}
+    assert "pass" not in relu.values(), relu  # the crash costs relu its points one by one
+    assert [(c["id"], c["status"], c["score"]) for c in two["checks"]] == \
+        [(c["id"], c["status"], c["score"]) for c in one["checks"]]
+
+
 def probe(pid: str, kind: str) -> dict:
     return {"id": pid, "kind": kind, "timeout_s": 5, "args": {}}
 
@@ -55,6 +89,13 @@ def test_records_that_may_come_from_a_shared_limit_run_again_alone():
     assert not lanes.shared_limit({"status": "error", "error": {"type": "ValueError"}})
     assert not lanes.shared_limit({"status": "ok", "value": {}})
     assert not lanes.shared_limit({"status": "timeout", "limit_s": 5})
+    # a step the probe recorded (its own record stays "ok"): a fork or a thread refused
+    step = {"ok": False, "error": {"type": "BlockingIOError", "message": "[Errno 11]"}}
+    assert lanes.shared_limit({"status": "ok", "value": {"runs": [{"steps": [step]}]}})
+    thread = {"type": "RuntimeError", "message": "can't start new thread"}
+    assert lanes.shared_limit({"status": "ok", "value": {"forward": {"error": thread}}})
+    plain = {"type": "RuntimeError", "message": "shapes do not match"}
+    assert not lanes.shared_limit({"status": "ok", "value": {"forward": {"error": plain}}})
 
 
 def test_the_longest_probes_start_first():

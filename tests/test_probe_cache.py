@@ -81,3 +81,15 @@ def test_check_recovers_from_a_remembered_tier_that_no_longer_runs():
     result = json.loads(out.stdout)
     assert result["meta"]["sandbox"]["status"] == "ok" and result["score"] == result["max_score"]
     assert json.loads(path.read_text())["caps"]["cgroup_kind"] == "v1"
+
+
+def test_a_cgroup_folder_on_a_plain_filesystem_is_refused_and_removed(tmp_path):
+    """A cgroup kind the host does not have (v2 folders made on v1's tmpfs root) would
+    limit nothing: creating the run's group fails with OSError, leaving nothing behind."""
+    from grader.sandbox import cgroups
+    fake = tmp_path / "nngrader-x"
+    fake.mkdir()
+    (fake / "memory.max").write_text("1")
+    with pytest.raises(OSError, match="not a cgroup"):
+        cgroups.real_cgroups(fake)
+    assert not fake.exists()

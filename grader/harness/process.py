@@ -86,11 +86,15 @@ def clear_scratch(plan_path):
 
 
 def fork_retrying(tries=20):
-    """os.fork(), waiting a little while the process limit is full of dying leftovers."""
-    for _ in range(tries):
+    """os.fork(), waiting a little while the process limit is full of dying leftovers
+    (tries=1: no wait and no sweep, for probes side by side, where the sweep would end the
+    other lane's probe: lanes.py runs the probe again alone instead)."""
+    for n in range(tries):
         try:
             return os.fork()
         except BlockingIOError:
+            if n + 1 == tries:
+                break
             end_leftovers()
             time.sleep(0.05)
     return None
@@ -190,7 +194,7 @@ def child(probes, plan, wfd, printed_fd):
         start = time.monotonic()
         try:
             if loaded is None:
-                os.chdir(plan["work_dir"])
+                os.chdir(own_folder(plan["work_dir"], probes))
                 load_student(plan)
                 loaded = True
             with alarm(float(probe.get("timeout_s", 10)) if group else 0):
@@ -206,7 +210,20 @@ def child(probes, plan, wfd, printed_fd):
         view = memoryview(data)
         while view:
             view = view[os.write(wfd, view):]
+    for stream in (sys.stdout, sys.stderr):  # os._exit would drop what is still buffered
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - a stream the student replaced or closed
+            pass
     os._exit(0)
+
+
+def own_folder(work_dir, probes):
+    """A working folder of the child's own: what one probe writes there (a saved model, a
+    log) is never what another reads, whichever ran first or beside it."""
+    folder = os.path.join(work_dir, "group" if isinstance(probes, list) else probes["id"])
+    os.makedirs(folder, exist_ok=True)
+    return folder
 
 
 def encoded(payload):
@@ -286,11 +303,11 @@ def write_out(data):
         pass  # nobody reads the harness's stdout any more: the output is only a courtesy
 
 
-def start_child(probes, plan):
+def start_child(probes, plan, tries=20):
     """Fork a child for one probe or a group: (pid, result pipe, printed pipe) or None."""
     rfd, wfd = os.pipe()
     pfd, pwfd = os.pipe()  # what the probes print
-    pid = fork_retrying()
+    pid = fork_retrying(tries)
     if pid is None:  # the process limit is still full of an earlier probe's leftovers
         for fd in (rfd, wfd, pfd, pwfd):
             os.close(fd)
@@ -323,26 +340,28 @@ class Child:
         return self.watch
 
     def feed(self, ready):
-        """Read what is ready; True once the child is done (self.how says how)."""
+        """Read what is ready; True once the child is done (self.how says how). What is
+        ready is read before the deadline is looked at: a child that finished while the
+        harness was busy with another lane did not run out of time."""
+        if self.pfd in ready and not read_ready(self.pfd, self.printed.feed):
+            self.watch.remove(self.pfd)
+        if self.rfd in ready:
+            chunk = os.read(self.rfd, 1 << 16)
+            if not chunk:
+                self.how = "eof"
+                return True
+            self.size += len(chunk)
+            if self.size > MAX_PAYLOAD:
+                self.how = "oversized"
+                return True
+            self.chunks.append(chunk)
+        elif exited(self.pid):  # a process it left behind may hold the pipe open: no EOF
+            self.chunks += drain(self.rfd, MAX_PAYLOAD - self.size)
+            self.how = "eof"
+            return True
         if time.monotonic() >= self.deadline:
             self.how = "timeout"
             return True
-        if self.pfd in ready and not read_ready(self.pfd, self.printed.feed):
-            self.watch.remove(self.pfd)
-        if self.rfd not in ready:
-            if exited(self.pid):  # a process it left behind may hold the pipe open: no EOF
-                self.chunks += drain(self.rfd, MAX_PAYLOAD - self.size)
-                self.how = "eof"
-            return self.how is not None
-        chunk = os.read(self.rfd, 1 << 16)
-        if not chunk:
-            self.how = "eof"
-            return True
-        self.size += len(chunk)
-        if self.size > MAX_PAYLOAD:
-            self.how = "oversized"
-            return True
-        self.chunks.append(chunk)
         return False
 
     def finish(self):
@@ -440,10 +459,10 @@ class Job:
         self.limit = sum(float(p.get("timeout_s", 10)) for p in self.probes)
         self.started_at = 0.0
 
-    def start(self, plan):
+    def start(self, plan, tries=20):
         """Fork its child: a Child to read, or None when the process limit is full."""
         self.started_at = time.monotonic()
-        started = start_child(self.probes if self.group else self.probes[0], plan)
+        started = start_child(self.probes if self.group else self.probes[0], plan, tries)
         return None if started is None else Child(started, self.started_at + self.limit, self.label)
 
     def records(self, data, how, code):
@@ -470,9 +489,10 @@ def run_job(job, plan):
 
 def lanes_here(plan):
     """How many probes may run at once: what the grader allows (a box with cores to itself),
-    where each probe's leftovers can still be told from the others' (lanes.py)."""
+    where each probe's leftovers can still be told from the others' (lanes.py: a PID
+    namespace of the box's own, whose /proc lists only its processes)."""
     asked = int(plan.get("lanes", 1) or 1)
-    if asked < 2 or sole_uid() == "shared-pids":
+    if asked < 2 or sole_uid() != "1":
         return 1
     try:
         return max(1, min(asked, len(os.sched_getaffinity(0))))
@@ -493,14 +513,15 @@ def main(plan_path):
     os.makedirs("out", exist_ok=True)
     results = {"harness": "nngrader", "probes": {}}
     grouped = [p for p in plan["probes"] if p["kind"] in GROUPED]
-    jobs = [Job(grouped)] if len(grouped) > 1 else []
+    groups = [Job(grouped)] if len(grouped) > 1 else []
     lanes = lanes_here(plan)
     if lanes > 1:  # the box has cores to itself (a single check): probes side by side
         from .lanes import run_lanes
-        alone = [Job([p]) for p in plan["probes"] if not jobs or p["kind"] not in GROUPED]
-        results["probes"].update(run_lanes(jobs + alone, plan, lanes))
-    for job in jobs if lanes == 1 else ():
-        results["probes"].update(run_job(job, plan))
+        singles = [Job([p]) for p in plan["probes"] if not groups or p["kind"] not in GROUPED]
+        results["probes"].update(run_lanes(groups + singles, plan, lanes))
+    else:
+        for job in groups:
+            results["probes"].update(run_job(job, plan))
     for probe in plan["probes"]:  # each alone, and what a group child did not finish
         if probe["id"] not in results["probes"]:
             results["probes"].update(run_job(Job([probe]), plan))

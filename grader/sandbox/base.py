@@ -75,8 +75,9 @@ def host_cores() -> int:
 
 def lanes_for(jobs: int) -> int:
     """Probes one submission may run side by side when `jobs` submissions share the host:
-    the cores left to each, at most 3 (one long training probe and the rest)."""
-    return max(1, min(3, host_cores() // max(1, jobs)))
+    two when each has two cores to itself (one lane for the long training probe, one for
+    the rest: a third gained nothing measurable), else one."""
+    return 2 if host_cores() // max(1, jobs) >= 2 else 1
 
 
 class SandboxUnavailable(RuntimeError):

@@ -31,6 +31,20 @@ def detect(root: Path = ROOT) -> str | None:
     return None
 
 
+def real_cgroups(*dirs: Path) -> None:
+    """The kernel fills every new cgroup with its control files: a folder without them was
+    made on a plain filesystem (a cgroup kind this host does not have), and writing limits
+    there would limit nothing. Removed again, and an OSError says so."""
+    fake = [d for d in dirs if not (d / "cgroup.procs").exists()]
+    if not fake:
+        return
+    for d in dirs:
+        for f in d.iterdir() if d in fake else ():
+            f.unlink()
+        d.rmdir()
+    raise OSError(f"{fake[0]} is not a cgroup (no cgroup.procs in it)")
+
+
 @dataclass
 class RunGroup:
     """The cgroup directories of one run (one per v1 controller, or one v2 directory)."""
@@ -44,6 +58,7 @@ class RunGroup:
         if kind == "v2":
             d = ROOT / f"{PREFIX}-{name}"
             d.mkdir()
+            real_cgroups(d)
             (d / "memory.max").write_text(str(mem))
             (d / "memory.swap.max").write_text("0")
             (d / "pids.max").write_text(str(pids))
@@ -51,6 +66,7 @@ class RunGroup:
         mdir, pdir = ROOT / "memory" / f"{PREFIX}-{name}", ROOT / "pids" / f"{PREFIX}-{name}"
         mdir.mkdir()
         pdir.mkdir()
+        real_cgroups(mdir, pdir)
         group = cls(kind, (mdir, pdir), memory_mb)
         (mdir / "memory.limit_in_bytes").write_text(str(mem))
         swap = mdir / "memory.memsw.limit_in_bytes"

@@ -159,9 +159,12 @@ class EmbeddedSandbox:
         group = None
         if self.cgroup_kind:
             name = f"{os.getpid()}-{next(RUN_NUMBERS)}"  # unique across instances too
-            # +2: the launcher and PID 1 sit in the group too
-            group = cgroups.RunGroup.create(self.cgroup_kind, name, limits.memory_mb,
-                                            limits.processes + 2)
+            try:  # +2: the launcher and PID 1 sit in the group too
+                group = cgroups.RunGroup.create(self.cgroup_kind, name, limits.memory_mb,
+                                                limits.processes + 2)
+            except OSError as e:  # e.g. cgroups that changed since the host was probed
+                return RunOutcome("internal", message=f"could not make the run's cgroup: {e}",
+                                  tier=self.tier, protections=self.protections)
         r, w = os.pipe()            # status lines from the launcher and PID 1
         go_r, go_w = os.pipe()      # "1" once the launcher sits in the cgroups
         proc = None

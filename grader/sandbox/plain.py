@@ -53,6 +53,7 @@ class PlainSandbox:
     name = "plain"
     tier = "plain"
     isolated = False
+    max_lanes = 1  # no PID namespace: a probe's strays cannot be told from another's
     protections = ("rlimits", "new-session", "wall-clock-kill", "scrubbed-env", "output-cap",
                    "not isolated")
 

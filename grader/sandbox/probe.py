@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import json
 import os
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -76,9 +77,19 @@ def probe(recalled: bool = False) -> HostCaps:
     caps = recall(key) if recalled else None
     if caps is None:
         caps = measure()
-        if caps.namespaces or caps.container:
+        if first_choice(caps):
             remember(key, caps)
     return caps
+
+
+def first_choice(caps: HostCaps) -> bool:
+    """Whether the answer is the strongest this host's kind allows, reached with no fallback
+    (one trial that failed for a passing reason, a loaded host, must not be remembered as
+    "no cgroups" or "no worker"). The container tier is never remembered: it is where a
+    trial failed by definition."""
+    root = os.geteuid() == 0
+    return caps.namespaces and caps.zygote == zygote_possible() and \
+        caps.cgroup_kind == (cgroups.detect() if root else None)
 
 
 def measure() -> HostCaps:
@@ -113,8 +124,6 @@ def measure() -> HostCaps:
 
 # ---------------------------------------------------------------- remembered answers
 
-SANDBOX_CODE = ("probe.py", "embedded.py", "launcher.py", "zygote.py", "container.py",
-                "container_launcher.py", "jail.py", "cgroups.py", "syscalls.py")
 STATUS_FIELDS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
                  "NoNewPrivs", "Seccomp", "Seccomp_filters")
 
@@ -137,7 +146,8 @@ def context_key() -> str:
             "cgroup": Path("/proc/self/cgroup").read_text(),
             "python": os.path.realpath(sys.executable),
             "zygote": zygote_possible(),
-            "code": [[f, *stat_of(Path(__file__).with_name(f))] for f in SANDBOX_CODE],
+            "code": [[p.name, *stat_of(p)] for p in sorted(Path(__file__).parent.glob("*.py"))],
+            "env": {k: v for k, v in os.environ.items() if k.startswith("NNGRADER_")},
         }
     except OSError:
         return ""
@@ -149,18 +159,26 @@ def stat_of(path: Path) -> list:
     return [st.st_size, st.st_mtime_ns]
 
 
+def ours(st: os.stat_result) -> bool:
+    """Owned by us and writable by nobody else."""
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
 def recall(key: str) -> HostCaps | None:
-    """The remembered answer for this context, if the file is ours and nobody else's."""
+    """The remembered answer for this context, if the file and its folder are ours and
+    nobody else's (another user may have made /tmp/nngrader-UID first)."""
     if not key:
         return None
     path = cache_file()
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        if not ours(os.lstat(path.parent)):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
         st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        if not stat.S_ISREG(st.st_mode) or not ours(st):
             return None  # someone else could have written it
         data = json.loads(os.read(fd, 1 << 16))
         if not isinstance(data, dict) or data.get("key") != key:
@@ -180,6 +198,8 @@ def remember(key: str, caps: HostCaps) -> None:
     path = cache_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not ours(os.lstat(path.parent)):
+            return
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".host-caps.")
         with os.fdopen(fd, "w") as f:
             json.dump({"key": key, "caps": dataclasses.asdict(caps)}, f)
