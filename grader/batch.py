@@ -200,14 +200,12 @@ class LocalExecutor:
 
     def run(self, todo: list[Job], rubric: Rubric) -> Iterator[tuple[Job, Result]]:
         from .pipeline import safe_grade
-        from .sandbox.base import lanes_for
         if not todo:
             return
         self.pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="nngrader")
         try:
-            lanes = lanes_for(self.jobs)  # jobs below the cores: probes side by side
-            futures = {self.pool.submit(safe_grade, j.path, j.sid, rubric, self.sandbox, None,
-                                        None, lanes): j for j in todo}
+            futures = {self.pool.submit(safe_grade, j.path, j.sid, rubric, self.sandbox): j
+                       for j in todo}
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()
         finally:

@@ -21,6 +21,7 @@ from .rubric import Rubric
 from .sandbox import Sandbox
 from .score import score
 from .selection import probes_read
+from .side_by_side import why_one_by_one
 
 
 def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
@@ -48,6 +49,8 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
     probes = plan.probes(rubric.seed, {pid: need for pid, need in
                                        needed_probes(rubric, rubric.enabled()).items() if pid in read})
     lanes = min(lanes, getattr(sandbox, "max_lanes", None) or lanes)
+    one_by_one = why_one_by_one(sub) if lanes > 1 else ""  # code that could tell the difference
+    lanes = 1 if one_by_one else lanes
     with tempfile.TemporaryDirectory(prefix="nngrader-box-") as tmp:
         box = Path(tmp)
         plan.write_box(box, sub, roles, probes, rubric.limits, rubric.seed, rubric.interface,
@@ -60,6 +63,8 @@ def grade_submission(path: Path, sid: str, rubric: Rubric, sandbox: Sandbox,
         finished = outcome.status in ("ok", "memory") and outcome.exit_code == 0
         runs = (observe.read_results(box) or {}) if finished else {}
     meta["sandbox"] = {**outcome.to_json(), "isolated": sandbox.isolated, "lanes": lanes}
+    if one_by_one:
+        meta["sandbox"]["one_by_one"] = one_by_one
     if getattr(sandbox, "warning", ""):  # what this tier did not block, in a sentence
         meta["sandbox"]["warning"] = sandbox.warning
     meta["probes"] = {pid: {"status": r.status, "elapsed_s": round(r.elapsed_s, 4)} for pid, r in runs.items()}

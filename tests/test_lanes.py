@@ -1,8 +1,8 @@
 """Probes side by side (grader/harness/lanes.py): the same verdicts as one by one.
 
-A box that has cores to itself (`nngrader check`, or `grade --jobs 1` on a multi-core
-host) runs its probes in lanes; only the wall time may change. The adversarial batch is
-also graded this way (tests/test_adversarial.py, "auto-lanes").
+`nngrader check` runs a submission's probes in two lanes when its box has the cores and
+its code starts no process, thread or signal and writes no file (grader/side_by_side.py);
+`grade` runs them one by one. Only the wall time may change.
 """
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ from grader.harness import lanes
 from grader.harness.process import Job
 
 SAMPLES = ["correct/classic_template.py", "correct/no_mlp_class.py", "buggy/dx_sign.py",
-           "buggy/first_layer_frozen.py", "buggy/relu_no_mask.py", "adversarial/daemon.py"]
+           "buggy/first_layer_frozen.py", "buggy/relu_no_mask.py",
+           # attacks the screen lets through (they start no process, write no file)
+           "adversarial/forged_stdout.py", "adversarial/html_injection.py",
+           "adversarial/huge_output.py", "adversarial/memory_bomb.py",
+           # and one it does not: one by one whatever was asked
+           "adversarial/daemon.py"]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +37,8 @@ def graded(graders, rel: str, n: int) -> dict:
     rubric, sandbox = graders
     path = FIXTURES / rel
     result = grade_submission(path, path.stem, rubric, sandbox, lanes=n).to_json()
-    assert result["meta"]["sandbox"]["lanes"] == (n if sandbox.tier != "container" else 1)
+    one_by_one = "one_by_one" in result["meta"]["sandbox"] or sandbox.tier != "namespaces"
+    assert result["meta"]["sandbox"]["lanes"] == (1 if one_by_one else n)
     return result
 
 
@@ -113,7 +119,7 @@ def test_strays_are_swept_only_in_a_box_of_their_own(monkeypatch):
     monkeypatch.setattr(lanes.os, "kill", lambda pid, sig: killed.append(pid))
     for mode in ("", "shared-pids"):
         monkeypatch.setattr(lanes, "sole_uid", lambda mode=mode: mode)
-        lanes.end_strays({os.getpgrp()})
+        assert lanes.end_strays({os.getpgrp()}, set()) is False
     assert killed == []
 
 
@@ -124,5 +130,38 @@ def test_strays_are_the_processes_outside_the_kept_groups(monkeypatch):
     monkeypatch.setattr(lanes, "processes", lambda: table.pop(0) if table else [])
     killed = []
     monkeypatch.setattr(lanes.os, "kill", lambda pid, sig: killed.append(pid))
-    lanes.end_strays({2, 7})
+    assert lanes.end_strays({2, 7}, {7}) is True  # 8 and 9 are the submission's own
     assert killed == [9]  # not PID 1, not the harness, not the running probe's group
+    table[:] = [[(1, 1), (2, 2), (7, 7)]]
+    assert lanes.end_strays({2, 7}, {7}) is False  # only the probe child itself
+
+
+@pytest.mark.parametrize("code, why", [
+    ("import os\ndef f():\n    os.fork()\n", "fork"),
+    ("import threading\n", "threading"),
+    ("from signal import SIGSTOP\n", "signal"),
+    ("def f(x):\n    return getattr(x, 'fo' + 'rk')()\n", "getattr"),
+    ("import os\ndef f():\n    return os.__getattribute__('fork')\n", "__getattribute__"),
+    ("import sys\ndef f():\n    return sys.modules['_thread']\n", "modules"),
+    ("import numpy as np\ndef f():\n    return np.ctypeslib\n", "ctypeslib"),
+    ("def f(w):\n    open('state.json', 'w').write(str(w))\n", "open for writing"),
+    ("import numpy as np\ndef f(w):\n    np.save('w.npy', w)\n", "save"),
+    ("def f():\n    return open('/tmp/x').read()\n", "/tmp/x"),
+])
+def test_code_that_could_tell_lanes_apart_runs_one_by_one(tmp_path, code, why):
+    from grader.load import load
+    from grader.side_by_side import why_one_by_one
+    path = tmp_path / "hw.py"
+    path.write_text((FIXTURES / "correct" / "classic_template.py").read_text() + "\n" + code)
+    assert why in why_one_by_one(load(path))
+
+
+def test_homework_code_runs_side_by_side(tmp_path):
+    from grader.load import load
+    from grader.side_by_side import why_one_by_one
+    for rel in ("correct/classic_template.py", "correct/optimizer_object.py", "buggy/dx_sign.py"):
+        assert why_one_by_one(load(FIXTURES / rel)) == "", rel
+    path = tmp_path / "hw.py"
+    path.write_text((FIXTURES / "correct" / "classic_template.py").read_text() + "\nimport os\n"
+                    "def f(p):\n    return '/'.join([p, 'x']), open(p).read()\n")
+    assert why_one_by_one(load(path)) == ""  # reading, and a lone "/", are fine

@@ -32,16 +32,17 @@ SHARED_MESSAGES = ("can't start new thread", "No space left on device", "Resourc
 def run_lanes(jobs, plan, lanes):
     """probe id -> record of every probe the jobs finished, `lanes` children at a time."""
     started, budget = time.monotonic(), sum(job.limit for job in jobs)
-    queue, results, running = in_order(jobs), {}, {}
-    again = []  # (job to run alone, the records its lane gave, kept if no time is left)
+    queue, running, finished = in_order(jobs), {}, []  # finished: (job, its records)
+    crowded = False  # the submission ran processes of its own beside the probes
     end_leftovers()
     while queue or running:
         while queue and len(running) < lanes:
             job = queue.pop(0)
-            end_strays({os.getpgrp(), *(c.pid for c in running)})
+            crowded |= end_strays({os.getpgrp(), *(c.pid for c in running)}, {c.pid for c in running})
             child = job.start(plan, tries=1)
             if child is None:  # the process limit is full: after the others, alone
-                again.append((job, job.unstarted()))
+                finished.append((job, job.unstarted()))
+                crowded = True
             else:
                 running[child] = job
         if not running:
@@ -52,17 +53,33 @@ def run_lanes(jobs, plan, lanes):
         for child in [c for c in running if c.feed(ready)]:
             job = running.pop(child)
             got = job.records(*child.finish())
-            shared = {pid for pid, record in got.items() if shared_limit(record)}
-            if job.group and shared:
-                again.append((job, got))  # the whole group, as it ran one by one
-                continue
-            for pid in shared:
-                again.append((Job([p for p in job.probes if p["id"] == pid]), {pid: got[pid]}))
-            results.update((pid, r) for pid, r in got.items() if pid not in shared)
+            finished.append((job, got))
             if job.group:  # what the group's child did not finish runs in a child of its own
                 queue += [Job([p]) for p in job.probes if p["id"] not in got]
+    crowded |= end_strays(set(), set())
+    return settle(finished, crowded, plan, budget - (time.monotonic() - started))
+
+
+def settle(finished, crowded, plan, left):
+    """The lanes' records, but for those that may differ from a run one by one: all of
+    them when the submission ran processes of its own (they may have met the other lane),
+    else each probe whose record may come from a shared limit, the grouped probes as the
+    group they ran in. Those run again alone, as far as the time left allows (else the
+    lane's record stands)."""
+    results, again = {}, []
+    for job, got in finished:
+        shared = [pid for pid, record in got.items() if shared_limit(record)]
+        if crowded or (job.group and shared):
+            again.append((job, got))
+            continue
+        results.update((pid, record) for pid, record in got.items() if pid not in shared)
+        again += [(Job([p for p in job.probes if p["id"] == pid]), {pid: got[pid]}) for pid in shared]
+    if crowded:  # a group's unfinished probes came back as jobs of their own: rerun once
+        again = [(job, got) for job, got in again
+                 if job.group or not any(j.group and job.probes[0] in j.probes for j, _ in again)]
+    deadline = time.monotonic() + left
     for job, lane_records in again:
-        alone = time.monotonic() - started + job.limit <= budget
+        alone = time.monotonic() + job.limit <= deadline
         results.update(run_job(job, plan) if alone else lane_records)
     return results
 
@@ -92,29 +109,35 @@ def shared_limit(record):
     return False
 
 
-def end_strays(keep):
+def end_strays(keep, children):
     """Kill every process of the box outside the process groups in `keep` (the harness's
     own and the running probes'). Only where the box has a PID namespace of its own, whose
-    /proc lists exactly the submission's processes (NNGRADER_SOLE_UID=1)."""
+    /proc lists exactly the submission's processes (NNGRADER_SOLE_UID=1). Returns whether
+    the box held any process besides the harness and the probe `children` themselves."""
     if sole_uid() != "1":
-        return
-    me = os.getpid()
+        return False
+    me, seen = os.getpid(), False
     for _ in range(100):
         killed = False
         for pid, pgrp in processes():
-            if pid not in (1, me) and pgrp not in keep:
+            if pid in (1, me) or pid in children:
+                continue
+            seen = True
+            if pgrp not in keep:
                 try:
                     os.kill(pid, signal.SIGKILL)
                     killed = True
                 except (ProcessLookupError, PermissionError):
                     pass
         if not killed:
-            return
+            return seen
         time.sleep(0.002)  # a stray may have forked meanwhile: look again
+    return seen
 
 
 def processes():
-    """(pid, process group) of each live process /proc lists (zombies left out)."""
+    """(pid, process group) of each process /proc lists that can still run: a zombie only
+    when threads of it live on (its main thread exited, the others did not)."""
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -125,6 +148,6 @@ def processes():
         except OSError:
             continue
         fields = stat[stat.rindex(b")") + 2:].split()
-        if len(fields) > 2 and fields[0] not in (b"Z", b"X"):
+        if len(fields) > 17 and (fields[0] not in (b"Z", b"X") or int(fields[17]) > 1):
             out.append((int(name), int(fields[2])))
     return out

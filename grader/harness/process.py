@@ -178,10 +178,11 @@ def child(probes, plan, wfd, printed_fd):
     """In the forked child: load the student's definitions, run the probes, send their
     records. One probe sends its JSON record; a group sends one framed record per probe
     (8-byte length, then JSON) as each finishes, each probe under its own time limit."""
-    # Its own group, so a timeout kills whatever it started. The container tier's seccomp
-    # filter answers setpgid with a no-op (student code may not leave the run's group):
-    # its leftovers are then ended by end_leftovers() before the next probe.
-    os.setpgid(0, 0)
+    # Its own session and group, so a timeout kills whatever it started, and no process of
+    # another probe can move into its group (setpgid works within one session only). The
+    # container tier's seccomp filter answers setsid with a no-op (student code may not
+    # leave the run's group): its leftovers are then ended by end_leftovers().
+    os.setsid()
     # What student code prints goes to a pipe the harness drains and cuts (printed_output),
     # never to the sandbox's own stdout: a chatty submission costs the same in every tier.
     for fd in (1, 2):
