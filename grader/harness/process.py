@@ -221,10 +221,10 @@ def child(probes, plan, wfd, printed_fd):
 
 def own_folder(work_dir, probes):
     """A working folder of the child's own: what one probe writes there (a saved model, a
-    log) is never what another reads, whichever ran first or beside it."""
+    log) is never what another reads, whichever ran first or beside it. Made by main()
+    before any probe ran (a probe may fill the disk); the shared folder if it is gone."""
     folder = os.path.join(work_dir, "group" if isinstance(probes, list) else probes["id"])
-    os.makedirs(folder, exist_ok=True)
-    return folder
+    return folder if os.path.isdir(folder) else work_dir
 
 
 def encoded(payload):
@@ -509,7 +509,8 @@ def main(plan_path):
     for key in ("src_dir", "work_dir"):  # children chdir into work_dir: fix paths first
         plan[key] = os.path.abspath(plan[key])
     apply_limits(plan.get("limits", {}))
-    os.makedirs(plan["work_dir"], exist_ok=True)
+    for name in ["group"] + [p["id"] for p in plan["probes"]]:  # each child's own folder
+        os.makedirs(os.path.join(plan["work_dir"], name), exist_ok=True)
     shutil.rmtree("out", ignore_errors=True)  # only what this run writes can be read back
     os.makedirs("out", exist_ok=True)
     results = {"harness": "nngrader", "probes": {}}
