@@ -20,7 +20,6 @@ from .timing import probe_timing
 from .training import probe_train
 
 
-
 PROBES = {
     "linear": probe_linear,
     "relu": probe_relu,
