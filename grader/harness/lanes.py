@@ -5,10 +5,9 @@ harness kills every process of the box's uid before it (end_leftovers). Side by 
 sweep would kill the other lane's probe, so between probes only the strays are killed:
 every process of the box outside the running probes' process groups (a daemon that left
 its group with setsid, a fork that moved). The full sweep still runs before the first
-probe and before the results are written. What a probe starts may still run beside the
-other lane's probe until then (a submission can only slow down its own probes so); each
-child works in a folder of its own (process.own_folder), so no probe reads what another
-wrote there.
+probe and before the results are written. Code that starts processes or writes files
+never runs in lanes (grader/side_by_side.py reads the source first), so between probes
+there are no strays to find but those of code written to get past that screen.
 
 Verdicts stay those of the sequential run: a probe whose record could depend on what ran
 beside it (a crash, a MemoryError, a fork or thread the shared process limit refused, a

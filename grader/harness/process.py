@@ -194,7 +194,7 @@ def child(probes, plan, wfd, printed_fd):
         start = time.monotonic()
         try:
             if loaded is None:
-                os.chdir(own_folder(plan["work_dir"], probes))
+                os.chdir(plan["work_dir"])
                 load_student(plan)
                 loaded = True
             with alarm(float(probe.get("timeout_s", 10)) if group else 0):
@@ -216,14 +216,6 @@ def child(probes, plan, wfd, printed_fd):
         except BaseException:  # noqa: BLE001 - a stream the student replaced or closed
             pass
     os._exit(0)
-
-
-def own_folder(work_dir, probes):
-    """A working folder of the child's own: what one probe writes there (a saved model, a
-    log) is never what another reads, whichever ran first or beside it. Made by main()
-    before any probe ran (a probe may fill the disk); the shared folder if it is gone."""
-    folder = os.path.join(work_dir, "group" if isinstance(probes, list) else probes["id"])
-    return folder if os.path.isdir(folder) else work_dir
 
 
 def encoded(payload):
@@ -508,8 +500,7 @@ def main(plan_path):
     for key in ("src_dir", "work_dir"):  # children chdir into work_dir: fix paths first
         plan[key] = os.path.abspath(plan[key])
     apply_limits(plan.get("limits", {}))
-    for name in ["group"] + [p["id"] for p in plan["probes"]]:  # each child's own folder
-        os.makedirs(os.path.join(plan["work_dir"], name), exist_ok=True)
+    os.makedirs(plan["work_dir"], exist_ok=True)
     shutil.rmtree("out", ignore_errors=True)  # only what this run writes can be read back
     os.makedirs("out", exist_ok=True)
     results = {"harness": "nngrader", "probes": {}}
