@@ -277,20 +277,22 @@ def cmd_check(args) -> int:
         checks = select(rubric.enabled(), args.only) if args.only else None
     except SelectionError as e:
         raise UsageError(f"--only: {e}") from None
-    # The sandbox's tier probe mostly waits for the worker started above: read the
-    # submission meanwhile (on any surprise safe_grade reads it again and reports).
+    # A tier probe (when none is remembered) mostly waits for the worker started above:
+    # read the submission meanwhile (on any surprise safe_grade reads it again and reports).
     opening = Background(open_sandbox_or_exit, args, True)
     try:
         loaded = load.load(args.file, args.file.stem, rubric.python2, rubric.prefer)
     except Exception:  # noqa: BLE001 - reported by safe_grade's own attempt
         loaded = None
     sandbox = opening.result()
-    result = safe_grade(args.file, args.file.stem, rubric, sandbox, checks, loaded, lanes_for(1))
+
+    def grade():
+        return safe_grade(args.file, args.file.stem, rubric, sandbox, checks, loaded, lanes_for(1))
+
+    result = grade()
     if failed_as_recalled(sandbox, (result.meta.get("sandbox") or {}).get("status")):
-        # the tier remembered for this host no longer runs: probe it for real, once
-        sandbox = open_sandbox_or_exit(args)
-        result = safe_grade(args.file, args.file.stem, rubric, sandbox, checks, loaded,
-                            lanes_for(1))
+        sandbox = open_sandbox_or_exit(args)  # the remembered tier no longer runs: probe, once
+        result = grade()
     if args.json:
         print(result.dumps())
     else:

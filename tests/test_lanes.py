@@ -119,21 +119,22 @@ def test_strays_are_swept_only_in_a_box_of_their_own(monkeypatch):
     monkeypatch.setattr(lanes.os, "kill", lambda pid, sig: killed.append(pid))
     for mode in ("", "shared-pids"):
         monkeypatch.setattr(lanes, "sole_uid", lambda mode=mode: mode)
-        assert lanes.end_strays({os.getpgrp()}, set()) is False
+        assert lanes.end_strays(set()) is False
     assert killed == []
 
 
 def test_strays_are_the_processes_outside_the_kept_groups(monkeypatch):
     monkeypatch.setattr(lanes, "sole_uid", lambda: "1")
     monkeypatch.setattr(lanes.os, "getpid", lambda: 2)
+    monkeypatch.setattr(lanes.os, "getpgrp", lambda: 2)
     table = [[(1, 1), (2, 2), (7, 7), (8, 7), (9, 9)], []]  # then none left alive
     monkeypatch.setattr(lanes, "processes", lambda: table.pop(0) if table else [])
     killed = []
     monkeypatch.setattr(lanes.os, "kill", lambda pid, sig: killed.append(pid))
-    assert lanes.end_strays({2, 7}, {7}) is True  # 8 and 9 are the submission's own
+    assert lanes.end_strays({7}) is True  # 8 and 9 are the submission's own
     assert killed == [9]  # not PID 1, not the harness, not the running probe's group
     table[:] = [[(1, 1), (2, 2), (7, 7)]]
-    assert lanes.end_strays({2, 7}, {7}) is False  # only the probe child itself
+    assert lanes.end_strays({7}) is False  # only the probe child itself
 
 
 @pytest.mark.parametrize("code, why", [

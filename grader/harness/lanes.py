@@ -37,7 +37,7 @@ def run_lanes(jobs, plan, lanes):
     while queue or running:
         while queue and len(running) < lanes:
             job = queue.pop(0)
-            crowded |= end_strays({os.getpgrp(), *(c.pid for c in running)}, {c.pid for c in running})
+            crowded |= end_strays({c.pid for c in running})
             child = job.start(plan, tries=1)
             if child is None:  # the process limit is full: after the others, alone
                 finished.append((job, job.unstarted()))
@@ -55,7 +55,7 @@ def run_lanes(jobs, plan, lanes):
             finished.append((job, got))
             if job.group:  # what the group's child did not finish runs in a child of its own
                 queue += [Job([p]) for p in job.probes if p["id"] not in got]
-    crowded |= end_strays(set(), set())
+    crowded |= end_strays(set())
     return settle(finished, crowded, plan, budget - (time.monotonic() - started))
 
 
@@ -108,14 +108,15 @@ def shared_limit(record):
     return False
 
 
-def end_strays(keep, children):
-    """Kill every process of the box outside the process groups in `keep` (the harness's
-    own and the running probes'). Only where the box has a PID namespace of its own, whose
-    /proc lists exactly the submission's processes (NNGRADER_SOLE_UID=1). Returns whether
-    the box held any process besides the harness and the probe `children` themselves."""
+def end_strays(children):
+    """Kill every process of the box outside the harness's process group and those of the
+    running probe `children` (each a session and group of its own). Only where the box has
+    a PID namespace of its own, whose /proc lists exactly the submission's processes
+    (NNGRADER_SOLE_UID=1). Returns whether the box held any process besides the harness
+    and the children themselves."""
     if sole_uid() != "1":
         return False
-    me, seen = os.getpid(), False
+    me, seen, keep = os.getpid(), False, {os.getpgrp(), *children}
     for _ in range(100):
         killed = False
         for pid, pgrp in processes():

@@ -36,7 +36,7 @@ def level(sandbox) -> int:
 def open_sandbox(name: str = "auto", recalled: bool = False) -> Sandbox:
     """Return the backend called `name`; raise SandboxUnavailable when it cannot run here.
     `recalled`: the tier may come from the answer remembered for this host context
-    (probe.py), for a single check; if a run then fails, `reopen` probes for real."""
+    (probe.py), for a single check; a run that then fails is failed_as_recalled()."""
     if name == "plain":
         return PlainSandbox()
     if name == "auto":
