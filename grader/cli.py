@@ -168,9 +168,14 @@ def cmd_grade(args) -> int:
         write_atomic(out / result.id / "feedback.md", markdown.render(result))
         html.write_student_html(result, out / result.id / "feedback.html")
 
+    from .similarity.pages import reader_for_grading
+    similarity_reader = reader_for_grading(rubric.similarity)
+
     def write(result: Result, out: Path) -> None:
         reports(result, out)
         result.write(out / result.id / "result.json")  # last: its presence means complete
+        if similarity_reader is not None and result.meta.get("source"):
+            similarity_reader.add(Path(result.meta["source"]), result.id)  # while it is parsed
 
     def refresh(result: Result, out: Path) -> None:
         if not all((out / result.id / name).is_file() for name in ("feedback.md", "feedback.html")):
@@ -201,7 +206,8 @@ def cmd_grade(args) -> int:
     similar = None
     if not batch.interrupted:  # over every submission in the folder, after grading
         from .similarity.pages import write_for_grading
-        similar = write_for_grading(args.folder, args.out, rubric.similarity, args.jobs)
+        similar = write_for_grading(args.folder, args.out, rubric.similarity, args.jobs,
+                                    similarity_reader)
     html.write_dashboard(batch.results, args.out, batch.elapsed_s, rubric=rubric, similarity=similar)
     errored = sum(1 for r in batch.results if r.error)
     if batch.interrupted:

@@ -281,7 +281,7 @@ LINE_ADDING_FIXERS = {"fissix.fixes.fix_reduce", "fissix.fixes.fix_intern",
 def uses_python2_names(tree: ast.Module) -> bool:
     """Python 3 syntax that still calls Python 2 (`from __future__ import print_function`
     with xrange, iteritems, cPickle): it runs only once converted."""
-    for n in ast.walk(tree):
+    for n in pyparse.nodes(tree):
         if isinstance(n, ast.Name) and n.id in PY2_NAMES and isinstance(n.ctx, ast.Load) \
                 or isinstance(n, ast.Attribute) and n.attr in PY2_METHODS \
                 or isinstance(n, ast.Import) and any(a.name == "cPickle" for a in n.names):
@@ -448,13 +448,8 @@ KEPT = "<kept definitions>"  # the name the code sent to the box is parsed under
 
 
 def parse(source: str, name: str) -> ast.Module:
-    """ast.parse, remembered for the few passes loading and judging make over the same
-    source (the trees are only read, never changed)."""
-    return parsed_source(source, name)
-
-
-@functools.lru_cache(maxsize=64)
-def parsed_source(source: str, name: str) -> ast.Module:
+    """ast.parse, remembered per source for the passes loading, judging and the
+    similarity report make over it (the trees are only read, never changed)."""
     return pyparse.parse(source, name)
 
 
@@ -483,7 +478,7 @@ def class_infos_of(tree: ast.Module, fname: str) -> list[ClassInfo]:
         methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         init = next((m for m in methods if m.name == "__init__"), None)
         params = tuple(a.arg for a in init.args.args[1:]) if init else ()
-        used = {n.id if isinstance(n, ast.Name) else n.attr for m in methods for n in ast.walk(m)
+        used = {n.id if isinstance(n, ast.Name) else n.attr for m in methods for n in pyparse.nodes(m)
                 if isinstance(n, (ast.Name, ast.Attribute))}
         out.append(ClassInfo(
             name=node.name, line=node.lineno, methods=tuple(m.name for m in methods),
@@ -571,7 +566,7 @@ def function_free_names(tree: ast.Module) -> dict[str, set[str]]:
                      if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
         for qual, fn in funcs:
             local, reads = set(), set()
-            for n in ast.walk(fn):  # one pass: parameters, names bound, names read
+            for n in pyparse.nodes(fn):  # one pass: parameters, names bound, names read
                 if isinstance(n, ast.arg):
                     local.add(n.arg)
                 elif isinstance(n, ast.Name):
@@ -585,7 +580,7 @@ def function_free_names(tree: ast.Module) -> dict[str, set[str]]:
 def import_roots(tree: ast.Module) -> dict[str, tuple[str, int]]:
     """bound name -> (top-level module, line) for every top-level import."""
     roots = {}
-    for node in ast.walk(tree):
+    for node in pyparse.nodes(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 roots[(a.asname or a.name).split(".")[0]] = (a.name.split(".")[0], node.lineno)
@@ -723,7 +718,7 @@ def drop_unavailable_imports(source: str, local_modules: set[str]) -> tuple[str,
     lines = source.splitlines()
     absent, stood_in = {}, []
     guarded = guarded_imports(tree)
-    for node in ast.walk(tree):
+    for node in pyparse.nodes(tree):
         if id(node) in guarded:
             continue  # try: import scipy / except ImportError: a fallback: let it fall back
         if isinstance(node, ast.Import):
@@ -775,7 +770,7 @@ IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseExcepti
 def guarded_imports(tree: ast.Module) -> set[int]:
     """ids of import statements inside a try whose handler catches a failed import."""
     out = set()
-    for node in ast.walk(tree):
+    for node in pyparse.nodes(tree):
         if isinstance(node, ast.Try) and any(
                 h.type is None or any(n.id in IMPORT_ERRORS for n in ast.walk(h.type) if isinstance(n, ast.Name))
                 for h in node.handlers):
@@ -786,7 +781,7 @@ def guarded_imports(tree: ast.Module) -> set[int]:
 def globals_from_script(full: ast.Module, kept: ast.Module) -> dict[str, list[str]]:
     """Names that functions read but only the (left-out) training script defines."""
     defined = bound_names(kept) | BUILTINS
-    script_bound = {n.id for n in ast.walk(full) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    script_bound = {n.id for n in pyparse.nodes(full) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     out: dict[str, list[str]] = {}
     for qual, reads in function_free_names(kept).items():
         for name in sorted(reads - defined):

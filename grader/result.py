@@ -128,18 +128,21 @@ class Result:
         return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text so that readers see the old file or the new one, never half of one."""
+def write_atomic(path: Path, text: str, durable: bool = True) -> None:
+    """Write text so that readers see the old file or the new one, never half of one;
+    `durable`: on disk before this returns (not for pages every run rewrites anyway)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)  # the rename itself survives a power cut
+        if durable:
+            _fsync_dir(path.parent)  # the rename itself survives a power cut
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import re
 
+from . import pyparse
 from .load import KEPT, Submission, parse
 
 # modules whose use means processes, threads, signals, raw memory or the network
@@ -58,7 +59,7 @@ def why_one_by_one(sub: Submission) -> str:
 
 
 def first_use(tree: ast.Module) -> tuple[int, str] | None:
-    for node in ast.walk(tree):
+    for node in pyparse.nodes(tree):
         if isinstance(node, ast.Import):
             hit = next((a.name for a in node.names if a.name.split(".")[0] in MODULES), None)
         elif isinstance(node, ast.ImportFrom):

@@ -1,5 +1,6 @@
 """grader.pyparse: parsing from several threads at once never trips CPython 3.11's shared
-AST recursion counter (python/cpython#106905), which a Dask worker's threads did."""
+AST recursion counter (python/cpython#106905), which a Dask worker's threads did; a source
+is parsed once and a tree walked once, in ast.walk's order."""
 from __future__ import annotations
 
 import ast
@@ -24,12 +25,12 @@ class Finalised:
 
 
 def parse_among_garbage(parse) -> None:
-    def work(_):
-        for _ in range(3):
+    def work(i):
+        for k in range(3):
             junk = Finalised()
             junk.cycle = junk
             del junk
-            parse(SOURCE)
+            parse(SOURCE + f"\n# {i}.{k}\n")  # a source of its own: parsed, not remembered
     threshold = gc.get_threshold()
     gc.set_threshold(50)
     try:
@@ -48,3 +49,34 @@ def test_parse_returns_the_tree_and_names_the_file_in_errors():
 
 def test_threads_parsing_while_the_collector_runs_finalisers():
     parse_among_garbage(pyparse.parse)  # raised SystemError with a bare ast.parse on 3.11
+
+
+def test_a_source_is_parsed_once_whatever_the_file_is_called():
+    source = "class Linear:\n    def forward(self, x):\n        return x @ self.W\n# once\n"
+    tree = pyparse.parse(source, "hw2.py")
+    assert pyparse.parse(source, "submission.py") is tree
+    assert pyparse.parse(source + "\n") is not tree
+
+
+def test_a_syntax_error_is_raised_again_naming_each_file():
+    for name in ("a.py", "b.py"):
+        with pytest.raises(SyntaxError) as e:
+            pyparse.parse("print 'python 2'\n", name)
+        assert e.value.filename == name
+
+
+def test_nodes_are_ast_walks_nodes_in_its_order_and_remembered():
+    tree = ast.parse(SOURCE)
+    walked = list(ast.walk(tree))
+    listed = pyparse.nodes(tree)
+    assert len(listed) == len(walked) and all(a is b for a, b in zip(listed, walked))
+    assert pyparse.nodes(tree) is listed
+    fn = tree.body[3]
+    assert [type(n) for n in pyparse.nodes(fn)] == [type(n) for n in ast.walk(fn)]
+
+
+def test_nodes_of_a_new_tree_are_its_own_even_if_an_old_id_is_reused():
+    for _ in range(50):  # a tree freed and another built at the same address
+        tree = ast.parse("x = 1\n")
+        assert pyparse.nodes(tree)[0] is tree
+        del tree

@@ -229,6 +229,26 @@ def test_parallel_reading_gives_the_same_pairs(monkeypatch):
     assert one.pairs == two.pairs
 
 
+def test_submissions_read_while_grading_are_not_read_again(monkeypatch):
+    """`grade` hands each submission to a Reader as soon as it is graded: the comparison at
+    the end reads only the ones it was not given, and finds the same pairs."""
+    import grader.similarity.pairs as pairs
+    entries, _ = folder_entries(CLASS)
+    alone = compare(entries, [TEMPLATE], 0.5, 0.0)
+    reader = pairs.Reader([TEMPLATE])
+    for path, sid in entries[1:]:
+        reader.add(path, sid)
+    read = []
+    real = pairs.read_doc
+    monkeypatch.setattr(pairs, "read_doc", lambda p, sid, *a, **k: read.append(sid) or real(p, sid, *a, **k))
+    helped = compare(entries, [TEMPLATE], 0.5, 0.0, reader=reader)
+    assert read == [entries[0][1]]
+    assert helped.pairs == alone.pairs and helped.notes == alone.notes
+    other = compare(entries, [], 0.5, 0.0, reader=reader)  # read with other templates: not used
+    assert len(read) == 1 + len(entries)
+    assert other.pairs == compare(entries, [], 0.5, 0.0).pairs
+
+
 # ---------------------------------------------------------------- the command
 
 def test_cli_flags_the_copies_and_writes_the_csv(tmp_path):

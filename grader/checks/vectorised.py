@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from ..observe import step
-from .. import load
+from .. import load, pyparse
 from .base import Context, Verdict, exception_verdict, probe_failure, rename
 from .families import DESCRIBE
 from .network import stubs
@@ -91,7 +91,7 @@ def loops_in_class(cls: ast.ClassDef, fname: str, lines: list[str]) -> list[Loop
     data_attrs = set()  # self.<attr> holding a batch: self.x = x, self.mask = x > 0, ...
     for m in methods:
         params = data_params(m)
-        for node in ast.walk(m):
+        for node in pyparse.nodes(m):
             if isinstance(node, ast.Assign) and batch_shaped(node.value, params):
                 data_attrs |= {t.attr for t in node.targets if is_self_attr(t)}
     out = []
@@ -165,7 +165,7 @@ def batch_size_expr(expr, params, attrs, sizes: set[str]) -> bool:
 def batch_size_names(fn, params, attrs) -> set[str]:
     """Names bound to the batch size: n = x.shape[0]; n, d = x.shape; n, k = len(x), 3."""
     sizes: set[str] = set()
-    for node in ast.walk(fn):
+    for node in pyparse.nodes(fn):
         if not isinstance(node, ast.Assign):
             continue
         for t in node.targets:
@@ -227,7 +227,7 @@ def loops_in_method(fn, qual, params, attrs, fname, lines) -> list[Loop]:
     its own line (a batch loop nested inside an innocent loop counts for the outer one)."""
     sizes = batch_size_names(fn, params, attrs)
     out = []
-    for node in ast.walk(fn):  # loops in disguise: np.vectorize(f)(x), map(f, x), ...
+    for node in pyparse.nodes(fn):  # loops in disguise: np.vectorize(f)(x), map(f, x), ...
         if isinstance(node, ast.Call) and (called_name(node) in HIDDEN_LOOPS or (
                 called_name(node) == "map" and is_batch_iter(node, params, attrs, sizes))):
             code = lines[node.lineno - 1].strip() if node.lineno <= len(lines) else ""

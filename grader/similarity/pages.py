@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
+from markupsafe import Markup, escape
+
 from ..result import write_atomic
 from . import Comparison, compare, csv_text, folder_entries
 from .pairs import read_units
@@ -34,9 +36,22 @@ def page_names(pairs) -> list[str]:
     return names
 
 
-def write_for_grading(folder: Path, out: Path, settings, jobs: int) -> dict | None:
+def reader_for_grading(settings):
+    """What `grade` hands each submission to as soon as it is graded (pairs.Reader), or
+    None when [similarity] is off or the templates cannot be read now."""
+    if not settings.enabled:
+        return None
+    try:
+        from .pairs import Reader
+        return Reader(list(settings.templates))
+    except Exception:  # noqa: BLE001 - everything is read at the end instead
+        return None
+
+
+def write_for_grading(folder: Path, out: Path, settings, jobs: int, reader=None) -> dict | None:
     """Compare the class, write the CSV and the pages; the dashboard section's data, or
-    None when [similarity] is off (stale files of an earlier run are removed then)."""
+    None when [similarity] is off (stale files of an earlier run are removed then).
+    `reader`: the submissions read while grading (reader_for_grading)."""
     out = Path(out)
     if not settings.enabled:
         (out / "similarity.csv").unlink(missing_ok=True)
@@ -44,7 +59,8 @@ def write_for_grading(folder: Path, out: Path, settings, jobs: int) -> dict | No
         return None
     try:
         entries, _ = folder_entries(folder)
-        comparison = compare(entries, list(settings.templates), settings.threshold, jobs=jobs)
+        comparison = compare(entries, list(settings.templates), settings.threshold, jobs=jobs,
+                             reader=reader)
         write_atomic(out / "similarity.csv", csv_text(comparison))
         rows = write_pages(comparison, out)
     except Exception as e:  # similarity is a prompt for a person; grading results stand
@@ -65,7 +81,7 @@ def write_pages(comparison: Comparison, out: Path) -> list[dict]:
     clear_pages(folder, keep=set(names))
     rows, prepared = [], {}  # one submission is often in many pairs: read it once
     for pair, name in zip(flagged, names):
-        write_atomic(folder / name, render_pair(comparison, pair, prepared))
+        write_atomic(folder / name, render_pair(comparison, pair, prepared), durable=False)
         rows.append({"a": pair.a, "b": pair.b, "similarity": f"{pair.similarity:.0%}",
                      "href": f"{FOLDER}/{quote(name)}",
                      "a_href": quote(pair.a) + "/feedback.html",
@@ -106,12 +122,27 @@ def prepared_doc(comparison: Comparison, sid: str, cache: dict) -> Prepared:
 def view(key: str, sid: str, side) -> dict:
     files = []
     for i, (name, source) in enumerate(side.sources.items()):
-        marks = side.marks.get(name, {})
-        files.append({"name": name, "index": i, "lines": [
-            {"n": n, "id": f"{key}-{i}-L{n}", "hit": n in marks,
-             "parts": segments(line, marks.get(n, []))}
-            for n, line in enumerate(source.splitlines(), 1)]})
+        files.append({"name": name, "index": i, "rows": rows(key, i, source, side.marks.get(name, {}))})
     return {"key": key, "id": sid, "href": "../" + quote(sid) + "/feedback.html", "files": files}
+
+
+def rows(key: str, index: int, source: str, marks: dict) -> Markup:
+    """The file's table rows, one per line, its shared pieces in <mark>: built here rather
+    than line by line and token by token in the template (a page has thousands of lines)."""
+    out = []
+    for n, line in enumerate(source.splitlines(), 1):
+        hit = ' class="hit"' if n in marks else ""
+        out.append(f'<tr id="{key}-{index}-L{n}"{hit}><td class="ln">{n}</td>'
+                   f'<td>{marked(line, marks.get(n))}</td></tr>\n')
+    return Markup("".join(out))
+
+
+def marked(line: str, ranges) -> str:
+    """The line as HTML."""
+    if not ranges:
+        return escape(line)
+    return "".join(f"<mark>{escape(text)}</mark>" if hit else escape(text)
+                   for text, hit in segments(line, ranges))
 
 
 def anchor(key: str, side, unit: str) -> str:

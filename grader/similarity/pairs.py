@@ -129,8 +129,32 @@ def read_doc(path: Path, sid: str, template: np.ndarray, keep: bool = False) -> 
     return Doc(sid, Path(path), fingerprints(read[1], template), read if keep else None)
 
 
-def read_docs(entries: list[tuple[Path, str]], template: np.ndarray, jobs: int) -> list:
-    """read_doc for every entry, in order; on `jobs` processes for a large class."""
+class Reader:
+    """Submissions fingerprinted ahead of `compare`, one at a time while a batch grades
+    (each right after its result, its source still parsed): the comparison at the end then
+    reads only what this did not. Only for a class small enough to keep what it read."""
+
+    def __init__(self, templates: list[Path]):
+        self.templates = [str(t) for t in templates]
+        self.template, self.notes = template_hashes(templates)
+        self.docs: dict[tuple[str, str], Doc | str] = {}
+
+    def add(self, path: Path, sid: str) -> None:
+        if len(self.docs) >= PARALLEL_FROM:
+            return
+        try:
+            self.docs[(str(path), sid)] = read_doc(Path(path), sid, self.template, keep=True)
+        except Exception:  # noqa: BLE001 - read again at the end, where failures are reported
+            pass
+
+
+def read_docs(entries: list[tuple[Path, str]], template: np.ndarray, jobs: int,
+              known: dict | None = None) -> list:
+    """read_doc for every entry, in order; on `jobs` processes for a large class; what
+    `known` holds (Reader.docs) is not read again."""
+    known = known or {}
+    if len(known) >= len(entries) * 0.5:
+        return [known.get((str(p), sid)) or read_doc(p, sid, template, keep=True) for p, sid in entries]
     if jobs <= 1 or len(entries) < PARALLEL_FROM:
         return [read_doc(p, sid, template, keep=True) for p, sid in entries]
     import multiprocessing
@@ -175,13 +199,17 @@ def score(shared: int, n_a: int, n_b: int) -> float:
 
 
 def compare(entries: list[tuple[Path, str]], templates: list[Path], threshold: float,
-            minimum: float | None = None, jobs: int = 1) -> Comparison:
+            minimum: float | None = None, jobs: int = 1, reader: Reader | None = None) -> Comparison:
     """Compare every pair of (path, id) submissions. Pairs at or above `minimum` are
-    listed (default: the threshold, i.e. flagged pairs only); 0 lists every pair."""
+    listed (default: the threshold, i.e. flagged pairs only); 0 lists every pair.
+    `reader`: submissions already read with these templates (Reader)."""
     start = time.monotonic()
-    template, notes = template_hashes(templates)
+    if reader is not None and reader.templates == [str(t) for t in templates]:
+        template, notes, known = reader.template, list(reader.notes), reader.docs
+    else:
+        (template, notes), known = template_hashes(templates), None
     docs: list[Doc] = []
-    for doc in read_docs(entries, template, jobs):
+    for doc in read_docs(entries, template, jobs, known):
         if isinstance(doc, str):
             notes.append(doc)
         else:

@@ -156,7 +156,7 @@ def names_and_docstrings(tree: ast.AST) -> tuple[dict[str, str], dict[int, list[
     out: dict[str, str] = {}
     imports: dict[str, str] = {}
     docs: dict[int, list[Span]] = {}
-    for node in ast.walk(tree):
+    for node in pyparse.nodes(tree):
         kind = type(node)
         if kind is ast.Name:
             if type(node.ctx) is not ast.Load:
