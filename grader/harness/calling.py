@@ -266,6 +266,17 @@ class Binding:
     def __call__(self):
         return self.fn(*self.args, **self.kwargs)
 
+    def again(self):
+        """The same call with fresh copies of its arrays (student code may change them)."""
+        return Binding(self.fn, [fresh(a) for a in self.args],
+                       {k: fresh(v) for k, v in self.kwargs.items()}, self.meanings)
+
+    def immutable(self):
+        """Whether calling again() repeats this call exactly: every value an array (copied
+        afresh), a number, a string or a tuple of those (a dict or object passed in could
+        be changed by the student's code and would carry over)."""
+        return all(settled(v) for v in [*self.args, *self.kwargs.values()])
+
     def given(self, meaning):
         return any(m == meaning for m in self.meanings.values())
 
@@ -349,6 +360,10 @@ class Bindings:
         return self.count
 
     def __getitem__(self, i):
+        return self.planned_call(i).again()
+
+    def planned_call(self, i):
+        """The i-th binding with the offered values themselves (no copies)."""
         if not 0 <= i < self.count:
             raise IndexError(i)
         if i == 0:  # the likeliest binding, and the one a training step asks for again
@@ -366,9 +381,9 @@ class Bindings:
                 continue
             meanings[p.name] = meaning if isinstance(meaning, str) else "fixed"
             if positional and p.kind != p.KEYWORD_ONLY:
-                args.append(fresh(value))
+                args.append(value)
             else:
-                kwargs[p.name] = fresh(value)
+                kwargs[p.name] = value
         return Binding(self.fn, args, kwargs, meanings)
 
     def __iter__(self):
@@ -386,6 +401,12 @@ def call(fn, offered, order=(), overrides=None):
 def fresh(value):
     """A copy of an array for each call: student code may change its inputs in place."""
     return value.copy() if isinstance(value, np.ndarray) else value
+
+
+def settled(value):
+    if isinstance(value, tuple):
+        return all(settled(v) for v in value)
+    return value is None or isinstance(value, (np.ndarray, bool, int, float, str))
 
 
 def hyper(lr=0.0, momentum=0.0, l2=0.0):

@@ -495,6 +495,8 @@ def scalar_loss(value, evidence=None):
 def loss_number(value, evidence=None):
     """The loss as one number for the harness's budget rules: the scalar, else the sum of
     per-sample losses, else infinity."""
+    if type(value) is float:  # the usual case, at every training step
+        return value
     v = scalar_loss(value, evidence)
     if v is not None:
         return v

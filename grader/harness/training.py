@@ -1,4 +1,6 @@
 """The training probe: the student's own network learning a small task, epoch by epoch."""
+import math
+
 import numpy as np
 
 from .boundary import describe
@@ -44,22 +46,24 @@ def train_run(student, X, Y, seed, lr, args):
         run["init"] = {"w1_std": float(np.std(W1)), "w1_symmetric": bool(np.allclose(W1, W1.flat[0]))}
         run["driver"] = net.driver.kind
         streak, best, since = 0, np.inf, 0
-        positive = Y > 0.5
+        positive, in_order = Y > 0.5, list(range(len(Y)))
+        momentum, l2 = args["momentum"], args.get("l2", 0.0)
+        patience, stall = int(args.get("patience", 10)), int(args.get("stall", 150))
         for _ in range(int(args["max_epochs"])):
-            s = step_record(net, X, Y, lr, args["momentum"], args.get("l2", 0.0))
+            s = step_record(net, X, Y, lr, momentum, l2)
             run["loss"].append(s["loss"])
             run["loss_attrs"].append(scalars(s["loss_attrs"]))
             run["returned"].append(s["returned"])
             run["logits"].append(s["logits"])
-            run["order"].append(s["order"] if s["order"] != list(range(len(Y))) else None)
+            run["order"].append(s["order"] if s["order"] != in_order else None)
             run["hyper"] = s["hyper"]
             labels = positive[s["order"]] if s["order"] else positive
             streak = streak + 1 if separates(net.captured_logits(), labels) else 0
             total = loss_number(net.captured_loss(), s["loss_attrs"])
-            if streak >= int(args.get("patience", 10)) or not np.isfinite(total):
+            if streak >= patience or not math.isfinite(total):
                 break
             best, since = (total, 0) if total < best * (1 - 1e-3) else (best, since + 1)
-            if since >= int(args.get("stall", 150)):
+            if since >= stall:
                 break
         run["separated"] = streak > 0
         run["ok"] = True
