@@ -79,3 +79,93 @@ def test_signatures_of_bound_and_plain_functions_are_told_apart():
     assert [p.name for p in params_of(bound)] == ["x", "train"]  # from the cache, unchanged
     params_of(bound).pop()  # a caller changing its list changes nothing remembered
     assert len(params_of(bound)) == 2
+
+
+# ---------------------------------------------------------------- the bound train call
+
+STUDENT = '''
+import numpy as np
+
+class Linear:
+    def __init__(self, d_in, d_out):
+        self.W, self.b = np.random.randn(d_in, d_out) * 0.1, np.zeros(d_out)
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+    def backward(self, g):
+        self.dW, self.db = self.x.T @ g, g.sum(0)
+        return g @ self.W.T
+
+class ReLU:
+    def forward(self, x):
+        self.x = x
+        return np.maximum(x, 0)
+    def backward(self, g):
+        return g * (self.x > 0)
+
+class Loss:
+    def forward(self, z, y):
+        self.p, self.y = 1 / (1 + np.exp(-z)), y
+        return float(np.mean(np.logaddexp(0, z) - y * z))
+    def backward(self):
+        return (self.p - self.y) / len(self.y)
+
+class MLP:
+    SEEN = []
+    def __init__(self, d_in, hidden):
+        self.l1, self.act, self.l2, self.loss = Linear(d_in, hidden), ReLU(), Linear(hidden, 1), Loss()
+    def step_layers(self, x, y, lr):
+        value = self.loss.forward(self.l2.forward(self.act.forward(self.l1.forward(x))), y)
+        self.l1.backward(self.act.backward(self.l2.backward(self.loss.backward())))
+        for layer in (self.l1, self.l2):
+            layer.W -= lr * layer.dW
+            layer.b -= lr * layer.db
+        return value
+'''
+
+TRAIN_IN_PLACE = '''
+    def train(self, x_batch, y_batch, learning_rate, momentum, l2_penalty):
+        MLP.SEEN.append(float(x_batch.sum()))
+        x_batch *= 2  # changes its own input in place
+        return self.step_layers(x_batch, y_batch, learning_rate)
+'''
+
+TRAIN_CONFIG = '''
+    def train(self, x_batch, y_batch, config):
+        MLP.SEEN.append(config["learning_rate"])
+        config["learning_rate"] *= 0.5  # a decay kept in the dict it was handed
+        return self.step_layers(x_batch, y_batch, MLP.SEEN[-1])
+'''
+
+
+def student_network(tmp_path, monkeypatch, train: str, name: str):
+    import sys
+    from grader.harness.student import Student
+    (tmp_path / f"{name}.py").write_text(STUDENT + train)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(Network, "CHOSEN", {})
+    roles = {r: f"{name}:{c}" for r, c in (("linear", "Linear"), ("relu", "ReLU"), ("loss", "Loss"),
+                                             ("mlp", "MLP"))}
+    student = Student({"module": name, "roles": roles})
+    x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    net = Network(student, x, y, 4, seed=0)
+    sys.modules[name].MLP.SEEN.clear()
+    return net, sys.modules[name].MLP, x, y
+
+
+def test_a_repeated_train_call_gets_fresh_arrays_every_step(tmp_path, monkeypatch):
+    net, mlp, x, y = student_network(tmp_path, monkeypatch, TRAIN_IN_PLACE, "inplace_student")
+    for _ in range(4):
+        net.step(x, y, 0.5, 0.0, 0.0)
+    assert mlp.SEEN == [4.0] * 4  # x as the grader made it, each time
+    assert net._step_call is not None  # bound once, repeated
+    assert x.sum() == 4.0
+
+
+def test_a_config_dict_is_offered_anew_every_step(tmp_path, monkeypatch):
+    net, mlp, x, y = student_network(tmp_path, monkeypatch, TRAIN_CONFIG, "config_student")
+    for _ in range(4):
+        net.step(x, y, 0.5, 0.0, 0.0)
+    assert mlp.SEEN == [0.5] * 4  # what one step did to its dict does not reach the next
+    assert getattr(net, "_step_call", None) is None
