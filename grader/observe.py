@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ def decode(obj, depth: int = 0):
     """JSON from the harness -> numbers, float64 arrays, tuples, dicts or Opaque text."""
     if depth > 8:
         return Opaque("a value nested too deeply")
+    if type(obj) is dict:  # the commonest value (every array is one): straight to its branch
+        return _decode_dict(obj, depth)
     if obj is None or isinstance(obj, bool):
         return obj
     if isinstance(obj, (int, float)):
@@ -46,35 +49,57 @@ def decode(obj, depth: int = 0):
         return obj[:MAX_TEXT]
     if isinstance(obj, list):
         items = obj[:MAX_LIST]
-        if all(type(v) is float for v in items):  # a learning curve: nothing to rebuild
+        if set(map(type, items)) <= _FLOAT:  # a learning curve: nothing to rebuild
             return items
         return [decode(v, depth + 1) for v in items]
     if not isinstance(obj, dict):
         return Opaque("an unreadable value")
+    return _decode_dict(obj, depth)
+
+
+def _decode_dict(obj: dict, depth: int):
     if "__ndarray__" in obj:
         return decode_array(obj)
     if "__seq__" in obj:
         return tuple(decode(v, depth + 1) for v in (obj.get("items") or [])[:16])
     if "__dict__" in obj:
         inner = obj["__dict__"] if isinstance(obj["__dict__"], dict) else {}
-        return {str(k)[:100]: decode(v, depth + 1) for k, v in list(inner.items())[:32]}
+        return {str(k)[:100]: decode(v, depth + 1) for k, v in islice(inner.items(), 32)}
     if "__repr__" in obj:
         return Opaque(str(obj["__repr__"])[:200])
-    return {str(k)[:100]: decode(v, depth + 1) for k, v in list(obj.items())[:64]}
+    return {str(k)[:100]: decode(v, depth + 1) for k, v in islice(obj.items(), 64)}
 
 
 def decode_array(obj: dict):
     shape, data = obj.get("__ndarray__"), obj.get("data")
-    if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)
-            and isinstance(data, list) and len(shape) <= 4):
+    if not (isinstance(shape, list) and _sizes(shape) and isinstance(data, list) and len(shape) <= 4):
         return Opaque("a malformed array")
-    if math.prod(shape) != len(data) or not all(isinstance(v, (int, float)) for v in data):
+    if math.prod(shape) != len(data) or not _numbers(data):
         return Opaque("a malformed array")
     try:
         arr = np.asarray(data, dtype=np.float64).reshape(shape)
     except (OverflowError, ValueError):  # an integer too large for a float64
         return Opaque("a malformed array")
     return arr
+
+
+# The exact types json.loads gives for numbers (bool too: isinstance(True, int)). Most arrays
+# are a few entries, so one C pass over their types beats a generator of isinstance calls;
+# anything else (a subclass, from a caller other than json) takes the isinstance path.
+_INTS, _NUMBERS = frozenset((int, bool)), frozenset((int, float, bool))
+_FLOAT = frozenset((float,))
+
+
+def _sizes(shape: list) -> bool:
+    """Every dimension an int >= 0 (as isinstance(n, int) and n >= 0)."""
+    if set(map(type, shape)) <= _INTS:
+        return not shape or min(shape) >= 0
+    return all(isinstance(n, int) and n >= 0 for n in shape)
+
+
+def _numbers(data: list) -> bool:
+    """Every entry an int or float (as isinstance(v, (int, float)))."""
+    return set(map(type, data)) <= _NUMBERS or all(isinstance(v, (int, float)) for v in data)
 
 
 def to_float(v):

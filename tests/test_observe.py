@@ -143,3 +143,18 @@ def test_results_with_some_junk_probes(tmp_path):
     assert set(runs) == {"linear", "loss"}
     assert runs["linear"].status == "timeout" and runs["linear"].limit_s == 5.0
     assert runs["loss"].status == "error" and runs["loss"].error["type"] == "SystemExit"
+
+
+@pytest.mark.parametrize("shape,data,ok", [
+    ([2], [True, 1], True),           # bools are ints to isinstance: accepted, as before
+    ([2], [np.float64(1), 2], True),  # a float subclass from a caller other than json
+    ([2], [np.int64(1), 2], False),   # not an int subclass: rejected, as before
+    ([np.int64(2)], [1, 2], False),
+    ([0, 3], [], True),
+    ([], [], False),                  # a scalar needs one entry
+])
+def test_array_entries_accepted_exactly_as_isinstance_says(shape, data, ok):
+    v = decode({"__ndarray__": shape, "data": data})
+    assert (not isinstance(v, Opaque)) == ok
+    if not ok:
+        assert v == "a malformed array"

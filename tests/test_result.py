@@ -149,3 +149,23 @@ def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
         write_atomic(path, "half-written new contents\n")
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_dumps_lays_out_a_check_and_a_meta_key_per_line():
+    """Compact values by the C encoder, yet readable: `grep '"status": "fail"'` finds checks."""
+    r = sample()
+    lines = r.dumps().splitlines()
+    assert json.loads(r.dumps()) == json.loads(json.dumps(r.to_json(), indent=2))
+    assert lines[0] == "{" and lines[-1] == "}" and lines[1] == '  "schema_version": 1,'
+    checks = [json.loads(line.strip().rstrip(",")) for line in lines if line.startswith('    {"id"')]
+    assert [c["id"] for c in checks] == [c.id for c in r.checks]
+    assert '    "graded_file": "alice.py",' in lines
+    empty = Result(id="bob", error="could not be graded").dumps()
+    assert '  "checks": [],' in empty.splitlines() and '  "meta": {}' in empty.splitlines()
+
+
+def test_plain_fast_paths_give_the_same_values():
+    curve, mixed = [0.5, 0.25], [1.0, float("nan"), 2, True, None, "x", np.float64(3.5)]
+    assert result_mod._plain(curve) == curve and result_mod._plain(curve) is not curve
+    assert result_mod._plain(mixed) == [1.0, "nan", 2, True, None, "x", 3.5]
+    assert result_mod._plain({"a": (1.0, float("inf"))}) == {"a": [1.0, "inf"]}

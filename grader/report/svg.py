@@ -19,6 +19,8 @@ MAX_POINTS = 400  # per polyline; longer runs keep each bucket's min and max so 
 
 
 def _points(values: Sequence) -> list[float | None]:
+    if type(values) is list and set(map(type, values)) <= {float}:  # a curve as JSON gives it
+        return [v if math.isfinite(v) else None for v in values]
     out = []
     for v in values if isinstance(values, (list, tuple)) else ():
         f = number(v)
