@@ -78,8 +78,8 @@ def decode_array(obj: dict):
         return Opaque("a malformed array")
     try:
         arr = np.asarray(data, dtype=np.float64).reshape(shape)
-    except (OverflowError, ValueError):  # an integer too large for a float64
-        return Opaque("a malformed array")
+    except (OverflowError, ValueError, TypeError):  # an integer too large for a float64,
+        return Opaque("a malformed array")             # a dimension numpy refuses (true)
     return arr
 
 

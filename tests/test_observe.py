@@ -36,6 +36,7 @@ def test_scalar_array_and_sequences():
     {"__ndarray__": [10**12, 10**12], "data": []},              # huge declared shape
     {"__ndarray__": [1], "data": [10**400]},                    # integer beyond float range
     {"__ndarray__": [1], "data": "1"},
+    {"__ndarray__": [True, 2], "data": [1, 2]},                 # a dimension that is true
 ])
 def test_malformed_arrays_become_opaque(bad):
     v = decode(bad)
