@@ -27,6 +27,11 @@ NET_METHODS = tuple(dict.fromkeys(names.FORWARD + names.BACKWARD + names.TRAIN +
 
 # ---------------------------------------------------------------- tracing
 
+# the layers whose forward input is read back (all_of(...)[0]): the first layer's rows
+# (row order, dx alignment) and what a loss or sigmoid was fed (scores, when no output
+# layer's output is seen); no other call's input is kept
+INPUTS_READ = frozenset({"linear1", "sigmoid", "loss", "crossentropy"})
+
 class Tracer:
     """Wraps the layer classes' and the network class's methods to record who calls what.
 
@@ -103,19 +108,21 @@ class Tracer:
         @functools.wraps(fn)  # keeps the signature visible, so calls can still be fitted to it
         def traced(obj, *args, **kwargs):
             label = tracer.label(obj, args)
-            parent = tracer.layer_stack[-1] if tracer.layer_stack else None
-            driver = tracer.net_stack[-1] if tracer.net_stack else None
-            tracer.events.append([label, job, len(tracer.layer_stack), parent, driver])
-            tracer.layer_stack.append(f"{label}.{job}")
+            stack, nets = tracer.layer_stack, tracer.net_stack
+            parent = stack[-1] if stack else None
+            tracer.events.append([label, job, len(stack), parent, nets[-1] if nets else None])
+            stack.append(f"{label}.{job}")
             try:
                 out = fn(obj, *args, **kwargs)
             finally:
-                tracer.layer_stack.pop()
+                stack.pop()
             if parent and parent.split(".")[0] == label:
                 return out  # a layer delegating to itself (__call__ -> forward): seen once
-            first = next((a for a in args if isinstance(a, np.ndarray)), None)
+            first = None
+            if job == "forward" and label in INPUTS_READ:  # (copied: code may change it later)
+                first = next((a.copy() for a in args if isinstance(a, np.ndarray)), None)
             kept = gradient_arrays(obj) if job == "backward" and tracer.snapshots else None
-            tracer.calls.append((label, job, None if first is None else first.copy(), out, obj, kept))
+            tracer.calls.append((label, job, first, out, obj, kept))
             return out
 
         traced._nn_original = fn
@@ -136,6 +143,8 @@ class Tracer:
         return traced
 
     def all_of(self, labels, job):
+        """(input, output) of each call of `job` by those layers; the input is None unless
+        the layer is one of INPUTS_READ and the job is forward."""
         return [(c[2], c[3]) for c in self.calls if c[1] == job and c[0] in labels]
 
     def objects(self, labels, job):
