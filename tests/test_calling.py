@@ -80,3 +80,34 @@ def test_unexplained_counts_required_parameters_by_name_only():
     offered = {"y": 1, "grad": 2, "logits": 3}
     assert unexplained(backward.__get__(object()), offered) == 0  # t reads as the labels
     assert unexplained(other.__get__(object()), offered) == 1
+
+
+class Shapes:
+    """Signatures bind() meets: defaults kept, keyword-only parameters, a Keep whose
+    parameter is required, choices, a parameter the [interface] table fixes."""
+
+    def train(self, x_batch, y_batch, learning_rate, momentum=0.0, *, l2_penalty=0.0, verbose=False):
+        return x_batch, y_batch, learning_rate, momentum, l2_penalty, verbose
+
+    def step(self, x, y, verbose, epoch, lr=0.5):
+        return x, y, verbose, epoch, lr
+
+    def fit(self, data, labels, mode, eta):
+        return data, labels, mode, eta
+
+    def plain(self, a, b=3, *rest, c, **more):
+        return a, b, rest, c, more
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("train", None), ("step", None), ("fit", {"mode": "train_flag"}),
+    ("fit", {"mode": 7}), ("plain", {"a": "x", "c": "y"}),
+])
+def test_bind_is_the_first_of_bindings(name, overrides):
+    fn = getattr(Shapes(), name)
+    offered = train_offer(np.arange(3.0), np.ones(3))
+    one, first = bind(fn, offered, ("x", "y"), overrides), bindings(fn, offered, ("x", "y"), overrides)[0]
+    assert (one.args.__len__(), sorted(one.kwargs), one.meanings) == \
+        (first.args.__len__(), sorted(first.kwargs), first.meanings)
+    assert repr(one()) == repr(first())
+    assert one.args[0] is not offered["x"]  # a copy, as every binding's arrays are

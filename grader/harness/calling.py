@@ -391,7 +391,32 @@ class Bindings:
 
 
 def bind(fn, offered, order=(), overrides=None):
-    return bindings(fn, offered, order, overrides, limit=1)[0]
+    """The likeliest binding, bindings(...)[0], built directly: the grader-driven loops
+    bind every layer call of every training step."""
+    args, kwargs, meanings, positional = [], {}, {}, True
+    for p, meaning in plan_call(fn, offered, order, overrides):
+        if meaning is None:
+            positional = False
+            continue
+        if isinstance(meaning, tuple):  # ("literal", value) from [interface]
+            value = meaning[1]
+        else:
+            value = offered[meaning]
+            if isinstance(value, Keep):
+                if p.default is not p.empty:
+                    positional = False
+                    continue
+                value = value.value
+            elif isinstance(value, Choices):
+                if not value:
+                    raise IndexError(0)
+                value = value[0]
+        meanings[p.name] = meaning if isinstance(meaning, str) else "fixed"
+        if positional and p.kind != p.KEYWORD_ONLY:
+            args.append(fresh(value))
+        else:
+            kwargs[p.name] = fresh(value)
+    return Binding(fn, args, kwargs, meanings)
 
 
 def call(fn, offered, order=(), overrides=None):
