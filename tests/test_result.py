@@ -137,6 +137,19 @@ def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
+def test_durable_writes_sync_and_page_writes_do_not(tmp_path, monkeypatch):
+    """result.json is on disk when write_atomic returns; a page every run rewrites (a
+    similarity pair page) is still atomic but skips the two fsyncs."""
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    write_atomic(tmp_path / "result.json", "{}\n")
+    assert len(synced) == 2  # the file, then its folder (the rename)
+    write_atomic(tmp_path / "page.html", "<p>old</p>\n", durable=False)
+    write_atomic(tmp_path / "page.html", "<p>new</p>\n", durable=False)
+    assert len(synced) == 2 and (tmp_path / "page.html").read_text() == "<p>new</p>\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html", "result.json"]
+
+
 def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
     path = tmp_path / "result.json"
     write_atomic(path, "old\n")
