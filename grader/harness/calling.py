@@ -334,19 +334,35 @@ def bindings(fn, offered, order=(), overrides=None, limit=12):
     `limit`), the most likely first; each built only when asked for (a training step asks
     for the one chosen earlier)."""
     planned = plan_call(fn, offered, order, overrides)
-    options = []
-    for p, meaning in planned:
-        if meaning is None:
-            options.append([MISSING])
-        elif isinstance(meaning, tuple):  # ("literal", value) from [interface]
-            options.append([meaning[1]])
+    return Bindings(fn, planned, [value_options(p, m, offered) for p, m in planned], limit)
+
+
+def value_options(p, meaning, offered):
+    """The values parameter p may be given, the likeliest first ([MISSING]: its default)."""
+    if meaning is None:
+        return [MISSING]
+    if isinstance(meaning, tuple):  # ("literal", value) from [interface]
+        return [meaning[1]]
+    v = offered[meaning]
+    if isinstance(v, Keep):
+        return [MISSING] if p.default is not p.empty else [v.value]
+    return list(v) if isinstance(v, Choices) else [v]
+
+
+def assemble(fn, planned, combo, take=lambda v: v):
+    """The Binding of fn to one value per planned parameter (MISSING: left to its
+    default, and every later parameter then goes by keyword); `take`: fresh, to copy."""
+    args, kwargs, meanings, positional = [], {}, {}, True
+    for (p, meaning), value in zip(planned, combo):
+        if value is MISSING:
+            positional = False
+            continue
+        meanings[p.name] = meaning if isinstance(meaning, str) else "fixed"
+        if positional and p.kind != p.KEYWORD_ONLY:
+            args.append(take(value))
         else:
-            v = offered[meaning]
-            if isinstance(v, Keep):
-                options.append([MISSING] if p.default is not p.empty else [v.value])
-            else:
-                options.append(list(v) if isinstance(v, Choices) else [v])
-    return Bindings(fn, planned, options, limit)
+            kwargs[p.name] = take(value)
+    return Binding(fn, args, kwargs, meanings)
 
 
 class Bindings:
@@ -374,49 +390,17 @@ class Bindings:
                 i, k = divmod(i, len(opts))
                 combo.append(opts[k])
             combo.reverse()
-        args, kwargs, meanings, positional = [], {}, {}, True
-        for (p, meaning), value in zip(self.planned, combo):
-            if value is MISSING:
-                positional = False
-                continue
-            meanings[p.name] = meaning if isinstance(meaning, str) else "fixed"
-            if positional and p.kind != p.KEYWORD_ONLY:
-                args.append(value)
-            else:
-                kwargs[p.name] = value
-        return Binding(self.fn, args, kwargs, meanings)
+        return assemble(self.fn, self.planned, combo)
 
     def __iter__(self):
         return (self[i] for i in range(self.count))
 
 
 def bind(fn, offered, order=(), overrides=None):
-    """The likeliest binding, bindings(...)[0], built directly: the grader-driven loops
-    bind every layer call of every training step."""
-    args, kwargs, meanings, positional = [], {}, {}, True
-    for p, meaning in plan_call(fn, offered, order, overrides):
-        if meaning is None:
-            positional = False
-            continue
-        if isinstance(meaning, tuple):  # ("literal", value) from [interface]
-            value = meaning[1]
-        else:
-            value = offered[meaning]
-            if isinstance(value, Keep):
-                if p.default is not p.empty:
-                    positional = False
-                    continue
-                value = value.value
-            elif isinstance(value, Choices):
-                if not value:
-                    raise IndexError(0)
-                value = value[0]
-        meanings[p.name] = meaning if isinstance(meaning, str) else "fixed"
-        if positional and p.kind != p.KEYWORD_ONLY:
-            args.append(fresh(value))
-        else:
-            kwargs[p.name] = fresh(value)
-    return Binding(fn, args, kwargs, meanings)
+    """The likeliest binding, bindings(...)[0], without building the others' options:
+    the grader-driven loops bind every layer call of every training step."""
+    planned = plan_call(fn, offered, order, overrides)
+    return assemble(fn, planned, [value_options(p, m, offered)[0] for p, m in planned], fresh)
 
 
 def call(fn, offered, order=(), overrides=None):

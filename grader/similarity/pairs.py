@@ -153,7 +153,7 @@ def read_docs(entries: list[tuple[Path, str]], template: np.ndarray, jobs: int,
     """read_doc for every entry, in order; on `jobs` processes for a large class; what
     `known` holds (Reader.docs) is not read again."""
     known = known or {}
-    if len(known) >= len(entries) * 0.5:
+    if len(known) >= len(entries) * 0.5:  # mostly read already: the rest here, no process pool
         return [known.get((str(p), sid)) or read_doc(p, sid, template, keep=True) for p, sid in entries]
     if jobs <= 1 or len(entries) < PARALLEL_FROM:
         return [read_doc(p, sid, template, keep=True) for p, sid in entries]
