@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,36 @@ SUBMISSIONS = REPO / "submissions"
 MANIFEST = FIXTURES / "manifest.toml"
 SCHEMA_PATH = REPO / "grader" / "result.schema.json"
 CONTRACT_CHECKER = REPO.parent / "shared" / "tools" / "check_contract.py"
+
+# Three layers written as the course template asks, correct: for tests that need a small
+# submission of their own (the harness's, the training step's).
+GOOD_LAYERS = textwrap.dedent("""\
+    import numpy as np
+
+    class LinearTransform:
+        def __init__(self, W, b):
+            self.W, self.b = W, b
+        def forward(self, x):
+            self.x = x
+            return x @ self.W + self.b
+        def backward(self, grad_output):
+            self.dW, self.db = self.x.T @ grad_output, grad_output.sum(axis=0)
+            return grad_output @ self.W.T
+
+    class ReLU:
+        def forward(self, x):
+            self.x = x
+            return np.maximum(x, 0)
+        def backward(self, grad_output):
+            return grad_output * (self.x > 0)
+
+    class SigmoidCrossEntropy:
+        def forward(self, x, y):
+            self.p, self.y = 1 / (1 + np.exp(-x)), y
+            return float(np.mean(-(y * np.log(self.p) + (1 - y) * np.log(1 - self.p))))
+        def backward(self, grad_output):
+            return grad_output * (self.p - self.y) / len(self.y)
+    """)
 
 # headless Debian chromium for the pages' layout tests; screenshots for a person to look at
 CHROMIUM = "/usr/bin/chromium"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import GOOD_LAYERS as GOOD
+
 import grader
 from grader import load, observe, plan
 from grader.roles import match_roles
@@ -16,33 +18,6 @@ from grader.sandbox import Limits, PlainSandbox
 
 HARNESS = Path(grader.__file__).parent / "harness"  # the package copied into the box
 HARNESS_FILES = sorted(HARNESS.glob("*.py"))
-GOOD = textwrap.dedent("""\
-    import numpy as np
-
-    class LinearTransform:
-        def __init__(self, W, b):
-            self.W, self.b = W, b
-        def forward(self, x):
-            self.x = x
-            return x @ self.W + self.b
-        def backward(self, grad_output):
-            self.dW, self.db = self.x.T @ grad_output, grad_output.sum(axis=0)
-            return grad_output @ self.W.T
-
-    class ReLU:
-        def forward(self, x):
-            self.x = x
-            return np.maximum(x, 0)
-        def backward(self, grad_output):
-            return grad_output * (self.x > 0)
-
-    class SigmoidCrossEntropy:
-        def forward(self, x, y):
-            self.p, self.y = 1 / (1 + np.exp(-x)), y
-            return float(np.mean(-(y * np.log(self.p) + (1 - y) * np.log(1 - self.p))))
-        def backward(self, grad_output):
-            return grad_output * (self.p - self.y) / len(self.y)
-    """)
 
 
 def patched(**methods: str) -> str:

@@ -6,6 +6,7 @@ import types
 
 import numpy as np
 
+from conftest import GOOD_LAYERS
 from grader.harness.calling import params_of
 from grader.harness.drivers import Network
 
@@ -83,40 +84,16 @@ def test_signatures_of_bound_and_plain_functions_are_told_apart():
 
 # ---------------------------------------------------------------- the bound train call
 
-STUDENT = '''
-import numpy as np
-
-class Linear:
-    def __init__(self, d_in, d_out):
-        self.W, self.b = np.random.randn(d_in, d_out) * 0.1, np.zeros(d_out)
-    def forward(self, x):
-        self.x = x
-        return x @ self.W + self.b
-    def backward(self, g):
-        self.dW, self.db = self.x.T @ g, g.sum(0)
-        return g @ self.W.T
-
-class ReLU:
-    def forward(self, x):
-        self.x = x
-        return np.maximum(x, 0)
-    def backward(self, g):
-        return g * (self.x > 0)
-
-class Loss:
-    def forward(self, z, y):
-        self.p, self.y = 1 / (1 + np.exp(-z)), y
-        return float(np.mean(np.logaddexp(0, z) - y * z))
-    def backward(self):
-        return (self.p - self.y) / len(self.y)
-
+MLP = '''
 class MLP:
     SEEN = []
     def __init__(self, d_in, hidden):
-        self.l1, self.act, self.l2, self.loss = Linear(d_in, hidden), ReLU(), Linear(hidden, 1), Loss()
+        self.l1 = LinearTransform(np.random.randn(d_in, hidden) * 0.1, np.zeros(hidden))
+        self.l2 = LinearTransform(np.random.randn(hidden, 1) * 0.1, np.zeros(1))
+        self.act, self.loss = ReLU(), SigmoidCrossEntropy()
     def step_layers(self, x, y, lr):
         value = self.loss.forward(self.l2.forward(self.act.forward(self.l1.forward(x))), y)
-        self.l1.backward(self.act.backward(self.l2.backward(self.loss.backward())))
+        self.l1.backward(self.act.backward(self.l2.backward(self.loss.backward(1.0))))
         for layer in (self.l1, self.l2):
             layer.W -= lr * layer.dW
             layer.b -= lr * layer.db
@@ -141,11 +118,11 @@ TRAIN_CONFIG = '''
 def student_network(tmp_path, monkeypatch, train: str, name: str):
     import sys
     from grader.harness.student import Student
-    (tmp_path / f"{name}.py").write_text(STUDENT + train)
+    (tmp_path / f"{name}.py").write_text(GOOD_LAYERS + MLP + train)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(Network, "CHOSEN", {})
-    roles = {r: f"{name}:{c}" for r, c in (("linear", "Linear"), ("relu", "ReLU"), ("loss", "Loss"),
-                                             ("mlp", "MLP"))}
+    roles = {r: f"{name}:{c}" for r, c in (("linear", "LinearTransform"), ("relu", "ReLU"),
+                                             ("loss", "SigmoidCrossEntropy"), ("mlp", "MLP"))}
     student = Student({"module": name, "roles": roles})
     x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     y = np.array([[0.0], [1.0], [1.0], [0.0]])
