@@ -170,6 +170,31 @@ def test_harness_runs_from_a_bare_copy(tmp_path):
     assert not (box / "src" / "grader").exists()
 
 
+def test_the_students_source_is_compiled_once_and_checked_against_its_text(tmp_path):
+    """The harness compiles the sources before forking the probes, so no child compiles the
+    same text again; the bytecode is tied to the source's hash, so an edited file is
+    compiled afresh and a file that does not compile is left to the import to report."""
+    import importlib.util
+    import subprocess
+    from grader.harness.process import compile_student
+
+    _, raw, _, box = run_box(tmp_path, GOOD)
+    assert {v["status"] for v in raw.values()} == {"ok"}
+    pyc = Path(importlib.util.cache_from_source(str(box / "src" / "submission.py")))
+    assert pyc.exists() and int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b11  # checked hash
+
+    src = tmp_path / "mod"
+    src.mkdir()
+    (src / "m.py").write_text("VALUE = 1\n")
+    (src / "broken.py").write_text("def f(:\n")
+    compile_student(str(src))
+    assert not Path(importlib.util.cache_from_source(str(src / "broken.py"))).exists()
+    (src / "m.py").write_text("VALUE = 22\n")  # same size class, new text: recompiled
+    out = subprocess.run([sys.executable, "-B", "-c", "import m; print(m.VALUE)"], cwd=src,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "22"
+
+
 def test_the_timing_probe_draws_its_arrays_from_the_plans_seed():
     """The plan sends shapes and a seed, not half a megabyte of random numbers: the same
     arrays every time, of the planned shapes, and labels that alternate."""
