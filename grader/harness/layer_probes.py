@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from .boundary import ProbeError, describe, encode, step
-from .calling import Choices, Keep, bind, bindings, call, has_method, hyper, meanings, method, unexplained
+from .calling import Choices, Keep, Made, bind, bindings, call, has_method, hyper, meanings, method, unexplained
 from .hyperattrs import set_hyper_attrs
 from .params import arrays, plant_linear, public
 
@@ -39,7 +39,7 @@ def left_in_attribute(obj, before, names, n, want=None):
 def construct(cls, student, role):
     """An instance of a layer class whatever its constructor asks for (most take nothing; a
     loss may want the layers whose L2 term it adds: it gets none)."""
-    offered = {"layers": Choices([[], ()]), "seed": 0, "rng": np.random.default_rng(0),
+    offered = {"layers": Choices([[], ()]), "seed": 0, "rng": Made(lambda: np.random.default_rng(0)),
                "quiet": Keep(False), **hyper()}
     return call(cls, offered, (), student.args(role))
 
@@ -495,8 +495,8 @@ def scalar_loss(value, evidence=None):
 def loss_number(value, evidence=None):
     """The loss as one number for the harness's budget rules: the scalar, else the sum of
     per-sample losses, else infinity."""
-    if type(value) is float:  # the usual case, at every training step
-        return value
+    if isinstance(value, float):  # the usual case, at every training step (np.float64 too)
+        return float(value)
     v = scalar_loss(value, evidence)
     if v is not None:
         return v
