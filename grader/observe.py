@@ -49,7 +49,7 @@ def decode(obj, depth: int = 0):
         return obj[:MAX_TEXT]
     if isinstance(obj, list):
         items = obj[:MAX_LIST]
-        if set(map(type, items)) <= _FLOAT:  # a learning curve: nothing to rebuild
+        if set(map(type, items)) <= _FLOAT_OR_NONE:  # a learning curve: nothing to rebuild
             return items
         return [decode(v, depth + 1) for v in items]
     if not isinstance(obj, dict):
@@ -60,6 +60,8 @@ def decode(obj, depth: int = 0):
 def _decode_dict(obj: dict, depth: int):
     if "__ndarray__" in obj:
         return decode_array(obj)
+    if "__stack__" in obj:
+        return decode_stack(obj)
     if "__seq__" in obj:
         return tuple(decode(v, depth + 1) for v in (obj.get("items") or [])[:16])
     if "__dict__" in obj:
@@ -83,11 +85,28 @@ def decode_array(obj: dict):
     return arr
 
 
+def decode_stack(obj: dict) -> list:
+    """A learning curve of same-shaped arrays sent as one (harness/training.py: stacked):
+    the list of per-epoch float64 arrays decode_array would have given, at most MAX_LIST;
+    a malformed one is a curve whose one entry is unreadable."""
+    shape, count, data = obj.get("__stack__"), obj.get("count"), obj.get("data")
+    if not (isinstance(shape, list) and _sizes(shape) and len(shape) <= 4 and type(count) is int
+            and count >= 0 and isinstance(data, list) and count * math.prod(shape) == len(data)
+            and _numbers(data)):
+        return [Opaque("a malformed array")]
+    count = min(count, MAX_LIST)
+    try:
+        rows = np.asarray(data[:count * math.prod(shape)], dtype=np.float64).reshape([count, *shape])
+    except (OverflowError, ValueError, TypeError):
+        return [Opaque("a malformed array")]
+    return [rows[i, ...] for i in range(count)]  # (a 0-d array for a scalar, as decode_array gives)
+
+
 # The exact types json.loads gives for numbers (bool too: isinstance(True, int)). Most arrays
 # are a few entries, so one C pass over their types beats a generator of isinstance calls;
 # anything else (a subclass, from a caller other than json) takes the isinstance path.
 _INTS, _NUMBERS = frozenset((int, bool)), frozenset((int, float, bool))
-_FLOAT = frozenset((float,))
+_FLOAT_OR_NONE = frozenset((float, type(None)))
 
 
 def _sizes(shape: list) -> bool:

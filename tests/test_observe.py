@@ -159,3 +159,50 @@ def test_array_entries_accepted_exactly_as_isinstance_says(shape, data, ok):
     assert (not isinstance(v, Opaque)) == ok
     if not ok:
         assert v == "a malformed array"
+
+
+def _same(a, b) -> bool:
+    return type(a) is type(b) and (a == b if not isinstance(a, np.ndarray)
+                                   else a.shape == b.shape and np.array_equal(a, b, equal_nan=True))
+
+
+@pytest.mark.parametrize("curve", [
+    [np.float64(0.69), np.float64(0.5), np.float64("nan")],        # np.mean's loss, epoch by epoch
+    [np.arange(4.0).reshape(4, 1), -np.ones((4, 1))],              # the logits the network saw
+    [np.zeros((0, 1)), np.zeros((0, 1))],
+])
+def test_a_stacked_curve_decodes_as_its_epochs_would(curve):
+    """The harness sends a curve of same-shaped arrays as one list of numbers; the grader
+    gets the very arrays it would have got from one record per epoch."""
+    from grader.harness.boundary import encode
+    from grader.harness.training import stacked
+    epochs = [encode(v) for v in curve]
+    packed = stacked(epochs)
+    assert "__stack__" in packed and packed["count"] == len(curve)
+    one_by_one, whole = decode(json.loads(json.dumps(epochs))), decode(json.loads(json.dumps(packed)))
+    assert len(whole) == len(one_by_one) and all(map(_same, one_by_one, whole))
+
+
+def test_only_uniform_float_curves_are_stacked():
+    from grader.harness.boundary import encode
+    from grader.harness.training import stacked
+    for curve in ([np.float64(1.0), 2.0], [np.arange(3.0), np.arange(4.0)], [np.arange(3), np.arange(3)],
+                  [np.float64(1.0)], [None, None], [np.zeros((1, 1, 1, 1, 1))] * 2):
+        epochs = [encode(v) for v in curve]
+        assert stacked(epochs) == epochs
+
+
+@pytest.mark.parametrize("bad", [
+    {"__stack__": [2], "count": 2, "data": [1, 2, 3]},          # size mismatch
+    {"__stack__": [2], "count": True, "data": [1, 2]},          # a count that is not an int
+    {"__stack__": [-1], "count": 0, "data": []},
+    {"__stack__": [1], "count": 1, "data": ["1"]},
+    {"__stack__": [1] * 5, "count": 1, "data": [1]},            # more dimensions than read
+])
+def test_a_malformed_stack_is_one_unreadable_epoch(bad):
+    assert decode(bad) == [Opaque("a malformed array")]
+
+
+def test_a_stacked_curve_is_cut_like_a_list():
+    got = decode({"__stack__": [], "count": MAX_LIST + 7, "data": [0.5] * (MAX_LIST + 7)})
+    assert len(got) == MAX_LIST and got[0].shape == () and float(got[-1]) == 0.5

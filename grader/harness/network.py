@@ -120,7 +120,10 @@ class Tracer:
                 return out  # a layer delegating to itself (__call__ -> forward): seen once
             first = None
             if job == "forward" and label in INPUTS_READ:  # (copied: code may change it later)
-                first = next((a.copy() for a in args if isinstance(a, np.ndarray)), None)
+                for a in args:
+                    if isinstance(a, np.ndarray):
+                        first = a.copy()
+                        break
             kept = gradient_arrays(obj) if job == "backward" and tracer.snapshots else None
             tracer.calls.append((label, job, first, out, obj, kept))
             return out

@@ -70,7 +70,25 @@ def train_run(student, X, Y, seed, lr, args):
         run["ok"] = True
     except Exception as e:
         run.update(ok=False, error=describe(e))
+    for key in ("loss", "returned", "logits"):
+        run[key] = stacked(run[key])
     return run
+
+
+def stacked(curve):
+    """A curve of same-shaped float64 arrays, one per epoch, sent as one flat list of
+    numbers ({"__stack__": shape, "count": epochs, "data": [...]}): the grader reads a
+    fifth of the JSON it would for one array record per epoch. Any other curve as it is."""
+    if len(curve) < 2 or type(curve[0]) is not dict:
+        return curve
+    shape, data = curve[0].get("__ndarray__"), []
+    if not isinstance(shape, list) or len(shape) > 4:  # (the grader reads no more dimensions)
+        return curve
+    for v in curve:
+        if type(v) is not dict or v.get("dtype") != "float64" or v.get("__ndarray__") != shape:
+            return curve
+        data += v["data"]
+    return {"__stack__": shape, "count": len(curve), "data": data}
 
 
 def scalars(evidence):
