@@ -6,6 +6,8 @@ anything malformed becomes a missing observation rather than an exception.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from dataclasses import dataclass, field
@@ -51,7 +53,8 @@ def decode(obj, depth: int = 0):
         items = obj[:MAX_LIST]
         if set(map(type, items)) <= _FLOAT_OR_NONE:  # a learning curve: nothing to rebuild
             return items
-        return [decode(v, depth + 1) for v in items]
+        # (an empty dict decodes to an empty dict: a loss that keeps no number, every epoch)
+        return [decode(v, depth + 1) if v or type(v) is not dict else {} for v in items]
     if not isinstance(obj, dict):
         return Opaque("an unreadable value")
     return _decode_dict(obj, depth)
@@ -88,18 +91,21 @@ def decode_array(obj: dict):
 def decode_stack(obj: dict) -> list:
     """A learning curve of same-shaped arrays sent as one (harness/training.py: stacked):
     the list of per-epoch float64 arrays decode_array would have given, at most MAX_LIST;
-    a malformed one is a curve whose one entry is unreadable."""
-    shape, count, data = obj.get("__stack__"), obj.get("count"), obj.get("data")
+    a malformed one is a curve whose one entry is unreadable. The numbers are read as
+    little-endian float64 bytes from base64 text: data, never code."""
+    shape, count, f8 = obj.get("__stack__"), obj.get("count"), obj.get("f8")
     if not (isinstance(shape, list) and _sizes(shape) and len(shape) <= 4 and type(count) is int
-            and count >= 0 and isinstance(data, list) and count * math.prod(shape) == len(data)
-            and _numbers(data)):
+            and count >= 0 and isinstance(f8, str)):
         return [Opaque("a malformed array")]
-    count = min(count, MAX_LIST)
     try:
-        rows = np.asarray(data[:count * math.prod(shape)], dtype=np.float64).reshape([count, *shape])
-    except (OverflowError, ValueError, TypeError):
+        raw = base64.b64decode(f8, validate=True)
+    except (binascii.Error, ValueError):
         return [Opaque("a malformed array")]
-    return [rows[i, ...] for i in range(count)]  # (a 0-d array for a scalar, as decode_array gives)
+    if len(raw) != 8 * count * math.prod(shape):
+        return [Opaque("a malformed array")]
+    rows = np.frombuffer(bytearray(raw), dtype="<f8").astype(np.float64, copy=False)
+    rows = rows.reshape([count, *shape])[:MAX_LIST]
+    return [rows[i, ...] for i in range(len(rows))]  # (a 0-d array for a scalar, as decode_array gives)
 
 
 # The exact types json.loads gives for numbers (bool too: isinstance(True, int)). Most arrays

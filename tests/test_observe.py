@@ -193,16 +193,19 @@ def test_only_uniform_float_curves_are_stacked():
 
 
 @pytest.mark.parametrize("bad", [
-    {"__stack__": [2], "count": 2, "data": [1, 2, 3]},          # size mismatch
-    {"__stack__": [2], "count": True, "data": [1, 2]},          # a count that is not an int
-    {"__stack__": [-1], "count": 0, "data": []},
-    {"__stack__": [1], "count": 1, "data": ["1"]},
-    {"__stack__": [1] * 5, "count": 1, "data": [1]},            # more dimensions than read
+    {"__stack__": [2], "count": 2, "f8": "AAAAAAAA8D8="},          # 1 number for 2
+    {"__stack__": [1], "count": True, "f8": "AAAAAAAA8D8="},      # a count that is not an int
+    {"__stack__": [-1], "count": 0, "f8": ""},
+    {"__stack__": [1], "count": 1, "f8": "not base64!"},
+    {"__stack__": [1], "count": 1, "f8": [1.0]},
+    {"__stack__": [1] * 5, "count": 1, "f8": "AAAAAAAA8D8="},    # more dimensions than read
 ])
 def test_a_malformed_stack_is_one_unreadable_epoch(bad):
     assert decode(bad) == [Opaque("a malformed array")]
 
 
 def test_a_stacked_curve_is_cut_like_a_list():
-    got = decode({"__stack__": [], "count": MAX_LIST + 7, "data": [0.5] * (MAX_LIST + 7)})
+    import base64
+    f8 = base64.b64encode(np.full(MAX_LIST + 7, 0.5).astype("<f8").tobytes()).decode()
+    got = decode({"__stack__": [], "count": MAX_LIST + 7, "f8": f8})
     assert len(got) == MAX_LIST and got[0].shape == () and float(got[-1]) == 0.5

@@ -593,10 +593,10 @@ class Network:
         got = self.tracer.all_of(self.loss_labels(), "forward")
         return got[0][1] if got else None
 
-    def loss_evidence(self):
+    def loss_evidence(self, numbers_only=False):
         """What the loss layer's first forward call kept (self.loss, ...)."""
         objs = self.tracer.objects(self.loss_labels(), "forward")
-        return kept_by(objs[0]) if objs else None
+        return kept_by(objs[0], numbers_only) if objs else None
 
     def captured_logits(self):
         """The scores the network produced: its output layer's outputs, else what its loss

@@ -384,8 +384,9 @@ def fused_gradient(value, z):
     return None
 
 
-def kept_by(obj):
-    """Scalars and small arrays a loss object keeps (self.loss, self.p), as data."""
+def kept_by(obj, numbers_only=False):
+    """Scalars and small arrays a loss object keeps (self.loss, self.p), as data; with
+    `numbers_only`, the scalars alone (a training epoch's record keeps no more)."""
     out = {}
     try:
         items = list(vars(obj).items())[:64]
@@ -394,7 +395,7 @@ def kept_by(obj):
     for name, v in items:
         if isinstance(v, (float, int, np.floating)) and not isinstance(v, bool):
             out[name] = float(v)
-        elif isinstance(v, np.ndarray) and v.size <= 4096:
+        elif not numbers_only and isinstance(v, np.ndarray) and v.size <= 4096:
             out[name] = encode(v)
     return out
 

@@ -14,16 +14,17 @@ def arrays_of(args, *keys):
     return [np.array(args[k], dtype=float) for k in keys]
 
 
-def step_record(net, x, y, lr=0.0, momentum=0.0, l2=0.0):
+def step_record(net, x, y, lr=0.0, momentum=0.0, l2=0.0, epoch=False):
     """One training step as data: what the call returned, the losses the loss layer
     computed (and what it kept), the logits it saw, and the order in which the first layer
     saw the rows of x (train may shuffle or split the batch: accuracy and dx are aligned
-    with it on the grader's side)."""
+    with it on the grader's side). `epoch`: a training run's step, whose record keeps only
+    the numbers the loss layer kept and its first loss (a run records no more per epoch)."""
     returned, reached = net.step(x, y, lr, momentum, l2)
     losses = [out for _, out in net.tracer.all_of(net.loss_labels(), "forward")]
     return {"returned": encode(returned), "loss": encode(losses[0] if losses else None),
-            "loss_attrs": net.loss_evidence(),
-            "losses": [encode(v) for v in losses[1:16]] if len(losses) > 1 else None,
+            "loss_attrs": net.loss_evidence(numbers_only=epoch),
+            "losses": [encode(v) for v in losses[1:16]] if len(losses) > 1 and not epoch else None,
             "logits": encode(net.captured_logits()), "order": net.row_order(x), "hyper": reached}
 
 

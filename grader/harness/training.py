@@ -1,4 +1,5 @@
 """The training probe: the student's own network learning a small task, epoch by epoch."""
+import base64
 import math
 
 import numpy as np
@@ -50,7 +51,7 @@ def train_run(student, X, Y, seed, lr, args):
         momentum, l2 = args["momentum"], args.get("l2", 0.0)
         patience, stall = int(args.get("patience", 10)), int(args.get("stall", 150))
         for _ in range(int(args["max_epochs"])):
-            s = step_record(net, X, Y, lr, momentum, l2)
+            s = step_record(net, X, Y, lr, momentum, l2, epoch=True)
             run["loss"].append(s["loss"])
             run["loss_attrs"].append(scalars(s["loss_attrs"]))
             run["returned"].append(s["returned"])
@@ -76,9 +77,11 @@ def train_run(student, X, Y, seed, lr, args):
 
 
 def stacked(curve):
-    """A curve of same-shaped float64 arrays, one per epoch, sent as one flat list of
-    numbers ({"__stack__": shape, "count": epochs, "data": [...]}): the grader reads a
-    fifth of the JSON it would for one array record per epoch. Any other curve as it is."""
+    """A curve of same-shaped float64 arrays, one per epoch, sent as one array of all
+    epochs: {"__stack__": shape, "count": epochs, "f8": base64 of the little-endian
+    float64 bytes}. Exact, and a few string copies instead of printing and parsing every
+    number four times on its way out (child, harness, results.json, grader); the grader
+    rebuilds the per-epoch arrays. Any other curve goes as it is."""
     if len(curve) < 2 or type(curve[0]) is not dict:
         return curve
     shape, data = curve[0].get("__ndarray__"), []
@@ -88,7 +91,8 @@ def stacked(curve):
         if type(v) is not dict or v.get("dtype") != "float64" or v.get("__ndarray__") != shape:
             return curve
         data += v["data"]
-    return {"__stack__": shape, "count": len(curve), "data": data}
+    raw = np.array(data, dtype="<f8").tobytes()
+    return {"__stack__": shape, "count": len(curve), "f8": base64.b64encode(raw).decode("ascii")}
 
 
 def scalars(evidence):
