@@ -51,8 +51,11 @@ def decode(obj, depth: int = 0):
         return obj[:MAX_TEXT]
     if isinstance(obj, list):
         items = obj[:MAX_LIST]
-        if set(map(type, items)) <= _FLOAT_OR_NONE:  # a learning curve: nothing to rebuild
+        types = set(map(type, items))
+        if types <= _FLOAT or depth < 8 and types <= _FLOAT_OR_NONE:  # a curve: nothing to rebuild
             return items
+        if depth >= 8:
+            return [decode(v, depth + 1) for v in items]
         # (an empty dict decodes to an empty dict: a loss that keeps no number, every epoch)
         return [decode(v, depth + 1) if v or type(v) is not dict else {} for v in items]
     if not isinstance(obj, dict):
@@ -103,8 +106,11 @@ def decode_stack(obj: dict) -> list:
         return [Opaque("a malformed array")]
     if len(raw) != 8 * count * math.prod(shape):
         return [Opaque("a malformed array")]
-    rows = np.frombuffer(bytearray(raw), dtype="<f8").astype(np.float64, copy=False)
-    rows = rows.reshape([count, *shape])[:MAX_LIST]
+    try:
+        rows = np.frombuffer(bytearray(raw), dtype="<f8").astype(np.float64, copy=False)
+        rows = rows.reshape([count, *shape])[:MAX_LIST]
+    except (OverflowError, ValueError, TypeError):  # a dimension numpy refuses (2**63, true)
+        return [Opaque("a malformed array")]
     return [rows[i, ...] for i in range(len(rows))]  # (a 0-d array for a scalar, as decode_array gives)
 
 
@@ -112,7 +118,7 @@ def decode_stack(obj: dict) -> list:
 # are a few entries, so one C pass over their types beats a generator of isinstance calls;
 # anything else (a subclass, from a caller other than json) takes the isinstance path.
 _INTS, _NUMBERS = frozenset((int, bool)), frozenset((int, float, bool))
-_FLOAT_OR_NONE = frozenset((float, type(None)))
+_FLOAT, _FLOAT_OR_NONE = frozenset((float,)), frozenset((float, type(None)))
 
 
 def _sizes(shape: list) -> bool:

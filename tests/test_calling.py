@@ -111,3 +111,26 @@ def test_bind_is_the_first_of_bindings(name, overrides):
         (first.args.__len__(), sorted(first.kwargs), first.meanings)
     assert repr(one()) == repr(first())
     assert one.args[0] is not offered["x"]  # a copy, as every binding's arrays are
+
+
+def test_a_made_value_is_built_only_when_asked_and_then_shared():
+    """construct() offers a seeded generator as Made: built only for a parameter that takes
+    one, and the same object for every such parameter, as an offered value would be."""
+    from grader.harness.calling import Made, call
+    built = []
+
+    def make():
+        built.append(np.random.default_rng(0))
+        return built[-1]
+
+    class Plain:
+        def __init__(self, seed=1):
+            self.seed = seed
+
+    class Two:
+        def __init__(self, rng, generator):
+            self.a, self.b = rng, generator
+
+    assert call(Plain, {"seed": 0, "rng": Made(make)}, ()).seed == 0 and not built
+    two = call(Two, {"rng": Made(make)}, ())
+    assert two.a is two.b is built[0] and len(built) == 1

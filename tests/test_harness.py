@@ -173,26 +173,43 @@ def test_harness_runs_from_a_bare_copy(tmp_path):
 def test_the_students_source_is_compiled_once_and_checked_against_its_text(tmp_path):
     """The harness compiles the sources before forking the probes, so no child compiles the
     same text again; the bytecode is tied to the source's hash, so an edited file is
-    compiled afresh and a file that does not compile is left to the import to report."""
+    compiled afresh, and a file that does not compile, or warns, is left to the import."""
     import importlib.util
     import subprocess
-    from grader.harness.process import compile_student
+    from grader.harness.bytecode import compile_student
+
+    def pyc(path):
+        return Path(importlib.util.cache_from_source(str(path)))
 
     _, raw, _, box = run_box(tmp_path, GOOD)
     assert {v["status"] for v in raw.values()} == {"ok"}
-    pyc = Path(importlib.util.cache_from_source(str(box / "src" / "submission.py")))
-    assert pyc.exists() and int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b11  # checked hash
+    written = pyc(box / "src" / "submission.py")
+    assert written.exists() and int.from_bytes(written.read_bytes()[4:8], "little") == 0b11
 
     src = tmp_path / "mod"
     src.mkdir()
     (src / "m.py").write_text("VALUE = 1\n")
     (src / "broken.py").write_text("def f(:\n")
-    compile_student(str(src))
-    assert not Path(importlib.util.cache_from_source(str(src / "broken.py"))).exists()
-    (src / "m.py").write_text("VALUE = 22\n")  # same size class, new text: recompiled
-    out = subprocess.run([sys.executable, "-B", "-c", "import m; print(m.VALUE)"], cwd=src,
+    (src / "warns.py").write_text("x = 1\nif x is 1:\n    pass\n")  # SyntaxWarning
+    compile_student(str(src), "m")
+    assert pyc(src / "m.py").exists()
+    assert not pyc(src / "broken.py").exists() and not pyc(src / "warns.py").exists()
+    (src / "m.py").write_text("VALUE = 22\n")  # new text, stale bytecode: compiled afresh
+    out = subprocess.run([sys.executable, "-B", "-c", "import m, warns; print(m.VALUE)"], cwd=src,
                          capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "22"
+    assert out.stdout.strip() == "22" and "SyntaxWarning" in out.stderr  # the import still warns
+
+
+def test_compiling_is_bounded_in_size_and_time(tmp_path, monkeypatch):
+    from grader.harness import bytecode
+
+    (tmp_path / "a_big.py").write_text("X = 1\n" * 60_000)  # ~360 KB
+    (tmp_path / "b_big.py").write_text("Y = 2\n" * 60_000)
+    (tmp_path / "main.py").write_text("Z = 3\n")
+    chosen = bytecode.sources(str(tmp_path), "main")
+    assert chosen[0].endswith("main.py") and len(chosen) == 2  # the main module first, then the cap
+    monkeypatch.setattr(bytecode, "TIME_LIMIT_S", 0.0)  # a compile that overruns is cut off
+    bytecode.compile_student(str(tmp_path), "main")  # returns, and raises nothing
 
 
 def test_the_timing_probe_draws_its_arrays_from_the_plans_seed():
@@ -218,3 +235,12 @@ def test_what_a_probe_printed_reaches_the_output_though_the_child_ends_with_os_e
     outcome, raw, _, _ = run_box(tmp_path, src)
     assert raw["relu"]["status"] == "ok"
     assert "relu saw" in outcome.stdout + outcome.stderr
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix, on purpose
+def test_the_early_stopping_rule_reads_plain_arrays_and_matrices_alike():
+    import numpy as np
+    from grader.harness.training import separates
+    for logits in (np.array([[2.0], [-1.0], [0.5]]), np.matrix([[2.0], [-1.0], [0.5]])):
+        assert separates(logits, [True, False, True]) and not separates(logits, [True, True, True])
+    assert not separates(np.array([1.0, -1.0]), [True, False, True]) and not separates(None, [True])

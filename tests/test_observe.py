@@ -167,7 +167,7 @@ def _same(a, b) -> bool:
 
 
 @pytest.mark.parametrize("curve", [
-    [np.float64(0.69), np.float64(0.5), np.float64("nan")],        # np.mean's loss, epoch by epoch
+    [np.array(0.69), np.array(0.5), np.array(np.nan)],            # a 0-d loss, epoch by epoch
     [np.arange(4.0).reshape(4, 1), -np.ones((4, 1))],              # the logits the network saw
     [np.zeros((0, 1)), np.zeros((0, 1))],
 ])
@@ -181,6 +181,12 @@ def test_a_stacked_curve_decodes_as_its_epochs_would(curve):
     assert "__stack__" in packed and packed["count"] == len(curve)
     one_by_one, whole = decode(json.loads(json.dumps(epochs))), decode(json.loads(json.dumps(packed)))
     assert len(whole) == len(one_by_one) and all(map(_same, one_by_one, whole))
+
+
+def test_numpy_scalars_still_cross_as_plain_numbers():
+    from grader.harness.boundary import encode
+    assert encode(np.float64(0.5)) == 0.5 and type(encode(np.float64(0.5))) is float
+    assert decode(json.loads(json.dumps([encode(np.float64(0.5))] * 3))) == [0.5] * 3
 
 
 def test_only_uniform_float_curves_are_stacked():
@@ -199,6 +205,9 @@ def test_only_uniform_float_curves_are_stacked():
     {"__stack__": [1], "count": 1, "f8": "not base64!"},
     {"__stack__": [1], "count": 1, "f8": [1.0]},
     {"__stack__": [1] * 5, "count": 1, "f8": "AAAAAAAA8D8="},    # more dimensions than read
+    {"__stack__": [0], "count": 2**63, "f8": ""},                # no bytes, dimensions numpy refuses
+    {"__stack__": [10**10, 10**10, 0], "count": 1, "f8": ""},
+    {"__stack__": [True], "count": 1, "f8": "AAAAAAAA8D8="},
 ])
 def test_a_malformed_stack_is_one_unreadable_epoch(bad):
     assert decode(bad) == [Opaque("a malformed array")]

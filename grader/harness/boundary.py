@@ -41,8 +41,8 @@ def encode(value, depth=0):
     if kind is np.ndarray and value.dtype is F64 and value.size <= 200_000:
         # the usual case, at every training step: no float copy of a float array
         return {"__ndarray__": list(value.shape), "dtype": "float64", "data": value.ravel().tolist()}
-    if kind is np.float64:  # what np.mean returns
-        return {"__ndarray__": [], "dtype": "float64", "data": [float(value)]}
+    if kind is np.float64:  # what np.mean returns: a float subclass, sent as a plain number
+        return float(value)
     if value is None or isinstance(value, (bool, str)):
         return value if not isinstance(value, str) else value[:2000]
     if isinstance(value, (int, float)):

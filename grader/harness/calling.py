@@ -173,10 +173,16 @@ class Keep:
 
 class Made:
     """Offered for a value built only if a parameter asks for it: a seeded generator costs
-    ~30 us to make, and a loss built at every step of a grader-driven loop never takes one."""
+    ~30 us to make, and a loss built at every step of a grader-driven loop never takes one.
+    Built once: every parameter that takes it gets the same object, as an offered value."""
 
     def __init__(self, make):
-        self.make = make
+        self.make, self.made = make, []
+
+    def value(self):
+        if not self.made:
+            self.made.append(self.make())
+        return self.made[0]
 
 
 MISSING = object()
@@ -201,7 +207,7 @@ class ByMeaning(dict):
             raise KeyError(key)
         v = self._offered[m]
         v = v[0] if isinstance(v, Choices) else v.value if isinstance(v, Keep) else \
-            v.make() if isinstance(v, Made) else v
+            v.value() if isinstance(v, Made) else v
         self[key] = v
         return v
 
@@ -354,7 +360,7 @@ def value_options(p, meaning, offered):
         return [meaning[1]]
     v = offered[meaning]
     if isinstance(v, Made):
-        return [v.make()]
+        return [v.value()]
     if isinstance(v, Keep):
         return [MISSING] if p.default is not p.empty else [v.value]
     return list(v) if isinstance(v, Choices) else [v]

@@ -496,7 +496,8 @@ def scalar_loss(value, evidence=None):
 def loss_number(value, evidence=None):
     """The loss as one number for the harness's budget rules: the scalar, else the sum of
     per-sample losses, else infinity."""
-    if isinstance(value, float):  # the usual case, at every training step (np.float64 too)
+    kind = type(value)
+    if kind is float or kind is np.float64:  # the usual case, at every training step
         return float(value)
     v = scalar_loss(value, evidence)
     if v is not None:

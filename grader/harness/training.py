@@ -124,4 +124,6 @@ def separates(logits, positive):
     rows. (A list compare: numpy's reductions cost more than the comparison, at every step.)"""
     if not isinstance(logits, np.ndarray) or logits.size != len(positive):
         return False
+    if type(logits) is not np.ndarray:  # a matrix or masked array compares its own way
+        return bool(((logits.reshape(len(positive), -1) > 0) == np.reshape(positive, (-1, 1))).all())
     return (logits.ravel() > 0).tolist() == positive
