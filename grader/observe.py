@@ -54,10 +54,8 @@ def decode(obj, depth: int = 0):
         types = set(map(type, items))
         if types <= _FLOAT or depth < 8 and types <= _FLOAT_OR_NONE:  # a curve: nothing to rebuild
             return items
-        if depth >= 8:
-            return [decode(v, depth + 1) for v in items]
         # (an empty dict decodes to an empty dict: a loss that keeps no number, every epoch)
-        return [decode(v, depth + 1) if v or type(v) is not dict else {} for v in items]
+        return [{} if depth < 8 and type(v) is dict and not v else decode(v, depth + 1) for v in items]
     if not isinstance(obj, dict):
         return Opaque("an unreadable value")
     return _decode_dict(obj, depth)
