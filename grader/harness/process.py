@@ -12,8 +12,8 @@ import numpy as np
 import numpy.random  # noqa: F401 - lazy in numpy 2: imported once here, not in every child
 
 from . import calling
-from .bytecode import compile_student
 from .boundary import MAX_PAYLOAD, describe
+from .bytecode import compile_student
 from .layer_probes import probe_linear, probe_loss, probe_loss_sanity, probe_relu
 from .network_probes import probe_gradcheck, probe_update
 from .student import Student
