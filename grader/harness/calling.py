@@ -206,8 +206,8 @@ class ByMeaning(dict):
         if not isinstance(m, str):
             raise KeyError(key)
         v = self._offered[m]
-        v = v[0] if isinstance(v, Choices) else v.value if isinstance(v, Keep) else \
-            v.value() if isinstance(v, Made) else v
+        v = v[0] if isinstance(v, Choices) else v.value if isinstance(v, Keep) else v
+        v = v.value() if isinstance(v, Made) else v
         self[key] = v
         return v
 
@@ -363,7 +363,7 @@ def value_options(p, meaning, offered):
         return [v.value()]
     if isinstance(v, Keep):
         return [MISSING] if p.default is not p.empty else [v.value]
-    return list(v) if isinstance(v, Choices) else [v]
+    return [c.value() if isinstance(c, Made) else c for c in v] if isinstance(v, Choices) else [v]
 
 
 def assemble(fn, planned, combo, take=lambda v: v):

@@ -50,6 +50,7 @@ def probe_gradcheck(student, args):
         rec["update_dx"] = encode(net.input_gradient())
         rec["update_order"] = net.row_order(x)
     h = float(args.get("h", 1e-5))
+    net.tracer.snapshots = False  # a nudged step is read for its loss only, not its gradients
     nudged = {}
     for name, indices in args["samples"].items():
         nudged[name] = []
