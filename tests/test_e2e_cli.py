@@ -355,3 +355,18 @@ def test_integer_beyond_float_range_costs_one_check_only(tmp_path):
     # the other layers are still judged on their own (the whole-network checks may fail)
     assert all(status == "pass" for cid, (status, _, _) in v.items()
                if cid not in ("linear.backward", "loss.stable"))  # classic's sigmoid is unstable
+
+
+def test_cli_keeps_blas_to_one_thread_unless_the_user_chose():
+    """The command sets BLAS to one thread before numpy is imported (OpenBLAS would start a
+    thread per core, ~0.1 s of CPU at import, for the grader's small arrays); a value the
+    user set is kept."""
+    probe = ("import os, sys; import grader.cli as cli; assert 'numpy' not in sys.modules; "
+             "cli.one_blas_thread(); print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1"]
+    out = subprocess.run([sys.executable, "-c", probe], env={**env, "OPENBLAS_NUM_THREADS": "4"},
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.stdout.split() == ["4", "1"]
