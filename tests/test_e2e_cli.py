@@ -370,3 +370,22 @@ def test_cli_keeps_blas_to_one_thread_unless_the_user_chose():
     out = subprocess.run([sys.executable, "-c", probe], env={**env, "OPENBLAS_NUM_THREADS": "4"},
                          cwd=REPO, capture_output=True, text=True)
     assert out.stdout.split() == ["4", "1"]
+
+
+@pytest.mark.parametrize("argv, started", [
+    (["check", "sub.py"], "auto"),
+    (["check", "--sandbox", "strict", "sub.py"], "strict"),
+    (["check", "sub.py", "--sandbox=plain"], "plain"),
+    (["check", "--help"], None),
+    (["grade", "folder", "--out", "out"], None),
+    ([], None),
+])
+def test_check_starts_its_worker_from_argv_before_parsing(monkeypatch, argv, started):
+    """`check` starts the sandbox's worker before the parser is built, for the tier the
+    parser will read; nothing else does."""
+    import grader.cli as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "warm_sandbox", lambda args, workers=1: seen.append(args.sandbox))
+    cli.start_check_worker(argv)
+    assert seen == ([started] if started else [])
