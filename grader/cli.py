@@ -56,19 +56,36 @@ def one_blas_thread() -> None:
 
 
 def start_check_worker(argv: list[str]) -> None:
-    """`check`: start the sandbox's worker before the parser is built and the grader is
+    """`check FILE`: start the sandbox's worker before the parser is built and the grader is
     imported. Its start (an interpreter, numpy, the harness: ~0.22 s) is what the box waits
-    for, so every ms it starts sooner is one ms off the check. Read from argv as the parser
-    will read it; a check that then fails to start only leaves a worker that ends with us."""
+    for, so every ms it starts sooner is one ms off the check. argv is read as the parser
+    will read it (the last --sandbox, or a prefix of it such as --sand, before any `--`);
+    a FILE that does not exist starts nothing, so its usage error comes as quickly as ever."""
     if not argv or argv[0] != "check" or {"-h", "--help"} & set(argv):
         return
-    sandbox = "auto"
-    for i, arg in enumerate(argv):
-        if arg == "--sandbox" and i + 1 < len(argv):
-            sandbox = argv[i + 1]
-        elif arg.startswith("--sandbox="):
-            sandbox = arg.split("=", 1)[1]
-    warm_sandbox(argparse.Namespace(sandbox=sandbox))
+    sandbox, named, value_of = "auto", False, None
+    for i, arg in enumerate(argv[1:], 1):
+        if value_of is not None and not arg.startswith("-"):  # the value of the option before it
+            sandbox, value_of = arg if value_of == "--sandbox" else sandbox, None
+            continue
+        value_of = None
+        if arg == "--":
+            named |= any(os.path.exists(a) for a in argv[i + 1:])
+            break
+        name, eq, value = arg.partition("=")
+        # (argparse also takes a unique prefix of an option: --sand)
+        option = next((o for o in CHECK_VALUE_OPTIONS if len(name) > 2 and o.startswith(name)), None)
+        if option and eq:
+            sandbox = value if option == "--sandbox" else sandbox
+        elif option:
+            value_of = option
+        elif not arg.startswith("-") and os.path.exists(arg):
+            named = True
+    if named:
+        warm_sandbox(argparse.Namespace(sandbox=sandbox))
+
+
+CHECK_VALUE_OPTIONS = ("--only", "--rubric", "--sandbox")  # check's options that take a value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -286,6 +286,7 @@ def test_files_outside_the_workdir_are_read_only(sandbox, tmp_path):
 
 def test_grader_environment_does_not_leak(sandbox, tmp_path, monkeypatch):
     monkeypatch.setenv("CANVAS_TOKEN", "s3cret-token")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "8")  # the box's own value, not the host's
     box = make_box(tmp_path, "done(env=dict(os.environ))\n")
     res = sandbox.run(box, FAST)
     env = results(box)["env"]

@@ -134,3 +134,27 @@ def test_a_made_value_is_built_only_when_asked_and_then_shared():
     assert call(Plain, {"seed": 0, "rng": Made(make)}, ()).seed == 0 and not built
     two = call(Two, {"rng": Made(make)}, ())
     assert two.a is two.b is built[0] and len(built) == 1
+
+
+def test_made_values_inside_choices_and_a_config_that_is_pickled():
+    """A network constructor's offer holds its generators and starting weights as Made, also
+    among Choices: a parameter that takes one gets the built value, the first choice first,
+    and a config dict handed to the constructor still pickles (as the values it holds)."""
+    import pickle
+
+    from grader.harness.calling import ByMeaning, Made, call
+    from grader.harness.network import build_offer
+
+    class Net:
+        def __init__(self, config, rng, W1):
+            self.config, self.rng, self.W1 = config, rng, W1
+            self.saved = pickle.dumps(config)  # a student checkpointing what it was given
+
+    x, y = np.zeros((4, 2)), np.zeros((4, 1))
+    offer = build_offer(None, x, y, 3, 5, {})
+    net = call(Net, offer, ())
+    assert isinstance(net.rng, np.random.Generator) and net.W1.shape == (2, 3)
+    assert np.array_equal(net.W1, np.random.RandomState(5).randn(2, 3) * 0.1)
+    again = pickle.loads(net.saved)
+    assert isinstance(again, ByMeaning) and again["hidden"] == 3
+    assert pickle.loads(pickle.dumps(Made(lambda: [1, 2]))) == [1, 2]

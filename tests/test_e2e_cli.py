@@ -376,16 +376,50 @@ def test_cli_keeps_blas_to_one_thread_unless_the_user_chose():
     (["check", "sub.py"], "auto"),
     (["check", "--sandbox", "strict", "sub.py"], "strict"),
     (["check", "sub.py", "--sandbox=plain"], "plain"),
+    (["check", "sub.py", "--sand", "plain"], "plain"),        # argparse's prefix of --sandbox
+    (["check", "--sandbox=plain", "--sandbox", "docker", "sub.py"], "docker"),  # the last one
+    (["check", "--only", "relu", "sub.py", "--json"], "auto"),
+    (["check", "--only", "--sandbox", "sub.py"], None),       # a usage error: --only has no value
+    (["check", "--", "sub.py"], "auto"),
+    (["check", "--", "--sandbox", "sub.py"], "auto"),         # after --, nothing is an option
+    (["check", "missing.py"], None),                          # its usage error comes first
+    (["check", "--rubric", "rubric.toml", "missing.py"], None),
     (["check", "--help"], None),
+    (["check"], None),
     (["grade", "folder", "--out", "out"], None),
     ([], None),
 ])
-def test_check_starts_its_worker_from_argv_before_parsing(monkeypatch, argv, started):
+def test_check_starts_its_worker_from_argv_before_parsing(monkeypatch, tmp_path, argv, started):
     """`check` starts the sandbox's worker before the parser is built, for the tier the
-    parser will read; nothing else does."""
+    parser will read, when the file it names exists; nothing else does."""
     import grader.cli as cli
 
+    (tmp_path / "sub.py").write_text("")
+    (tmp_path / "rubric.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
     seen = []
     monkeypatch.setattr(cli, "warm_sandbox", lambda args, workers=1: seen.append(args.sandbox))
     cli.start_check_worker(argv)
     assert seen == ([started] if started else [])
+
+
+def test_main_sets_blas_and_starts_check_worker_before_building_the_parser(monkeypatch, tmp_path):
+    import grader.cli as cli
+
+    sub = tmp_path / "sub.py"
+    sub.write_text("")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    order = []
+    monkeypatch.setattr(cli, "warm_sandbox", lambda args, workers=1: order.append("worker"))
+
+    class Stop(Exception):
+        pass
+
+    def parser():
+        order.append(("parser", os.environ.get("OPENBLAS_NUM_THREADS")))
+        raise Stop  # nothing after the parser matters here
+
+    monkeypatch.setattr(cli, "build_parser", parser)
+    with pytest.raises(Stop):
+        cli.main(["check", str(sub)])
+    assert order == ["worker", ("parser", "1")]

@@ -30,6 +30,7 @@ def test_env_scrubbed(tmp_path, monkeypatch):
     monkeypatch.setenv("CANVAS_TOKEN", "s3cr3t-canvas-token")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-aws")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "evil"))
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "8")  # the box's own value, not the host's
     box = box_with(tmp_path, """\
         import json, os, sys
         json.dump({"env": dict(os.environ), "path": sys.path}, open("env.json", "w"))

@@ -184,6 +184,15 @@ class Made:
             self.made.append(self.make())
         return self.made[0]
 
+    def __reduce__(self):
+        """Pickled as the value itself (a constructor may pickle the config it was handed,
+        whose offered values include this): what the pickle held when values were built first."""
+        return built, (self.value(),)
+
+
+def built(value):
+    return value
+
 
 MISSING = object()
 
