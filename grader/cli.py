@@ -13,7 +13,6 @@ import json
 import os
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -55,6 +54,9 @@ def one_blas_thread() -> None:
         os.environ.setdefault(name, value)
 
 
+CHECK_VALUE_OPTIONS = ("--only", "--rubric", "--sandbox")  # check's options that take a value
+
+
 def start_check_worker(argv: list[str]) -> None:
     """`check FILE`: start the sandbox's worker before the parser is built and the grader is
     imported. Its start (an interpreter, numpy, the harness: ~0.22 s) is what the box waits
@@ -83,9 +85,6 @@ def start_check_worker(argv: list[str]) -> None:
             named = True
     if named:
         warm_sandbox(argparse.Namespace(sandbox=sandbox))
-
-
-CHECK_VALUE_OPTIONS = ("--only", "--rubric", "--sandbox")  # check's options that take a value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -423,3 +423,17 @@ def test_main_sets_blas_and_starts_check_worker_before_building_the_parser(monke
     with pytest.raises(Stop):
         cli.main(["check", str(sub)])
     assert order == ["worker", ("parser", "1")]
+
+
+def test_the_early_worker_knows_every_check_option_that_takes_a_value():
+    """start_check_worker reads argv before the parser exists: its list of options that take
+    a value must be the check parser's own."""
+    import argparse
+
+    import grader.cli as cli
+
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    check = sub.choices["check"]
+    taking = {o for a in check._actions if a.option_strings and a.nargs != 0
+              for o in a.option_strings if o.startswith("--")}
+    assert taking == set(cli.CHECK_VALUE_OPTIONS)

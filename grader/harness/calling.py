@@ -194,6 +194,13 @@ def built(value):
     return value
 
 
+def seeded_generators(seed):
+    """The generators a constructor's `rng` may be: numpy's new one first, then the legacy
+    RandomState, each made only if a parameter takes it."""
+    return Choices([Made(lambda: np.random.default_rng(seed)),
+                    Made(lambda: np.random.RandomState(seed))])
+
+
 MISSING = object()
 
 

@@ -11,7 +11,8 @@ import re
 import numpy as np
 
 from .boundary import ProbeError, describe, encode, step
-from .calling import Choices, Keep, Made, bind, bindings, call, has_method, hyper, meanings, method, unexplained
+from .calling import (Choices, Keep, Made, bind, bindings, call, has_method, hyper, meanings, method,
+                      seeded_generators, unexplained)
 from .hyperattrs import set_hyper_attrs
 from .params import arrays, plant_linear, public
 
@@ -69,7 +70,7 @@ def construct_linear(student, W, b, transposed=False, bias_row="last"):
         full = np.vstack([W, b.reshape(1, -1)] if bias_row == "last" else [b.reshape(1, -1), W])
         Wgiven = full.T if transposed else full
     offered = {"W": Wgiven, "b": b, "d_in": n_in, "d_out": n_out, "seed": 0,
-               "rng": Choices([Made(lambda: np.random.default_rng(0)), Made(lambda: np.random.RandomState(0))]),
+               "rng": seeded_generators(0),
                "quiet": Keep(False), **hyper()}
     errors, seen = [], set()
     for order in (("d_in", "d_out"), ("W", "b")):

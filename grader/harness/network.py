@@ -15,7 +15,7 @@ import numpy as np
 
 from . import names
 from .boundary import ProbeError
-from .calling import ByMeaning, Choices, Keep, Made, bindings, hyper, name_parts
+from .calling import ByMeaning, Choices, Keep, Made, bindings, hyper, name_parts, seeded_generators
 from .params import (B_PREFERRED, GRADISH, W_PREFERRED, Path, arrays, instances, is_param_path,
                      pick, put, walk)
 
@@ -367,8 +367,7 @@ def build_offer(student, x, y, hidden, seed, extras):
     made = Made(weights)
     offer = {"d_in": d_in, "hidden": Choices([hidden, [hidden]]), "d_out": 1,  # (a list of widths)
              "num_layers": Choices([1, 2]), "dims": Choices([[d_in, hidden, 1], (d_in, hidden, 1)]),
-             "seed": seed, "rng": Choices([Made(lambda: np.random.default_rng(seed)),
-                                          Made(lambda: np.random.RandomState(seed))]),
+             "seed": seed, "rng": seeded_generators(seed),
              "batch_size": len(x), "num_batches": 1, "epochs": 1,
              "x": x, "y": y, "quiet": Keep(False), **hyper(0.0, 0.0, 0.0),
              **{k: Made(lambda k=k: made.value()[k]) for k in ("W1", "b1", "W2", "b2")}, **extras}
