@@ -173,7 +173,7 @@ class Keep:
 
 class Made:
     """Offered for a value built only if a parameter asks for it: a seeded generator costs
-    ~30 us to make, and a loss built at every step of a grader-driven loop never takes one.
+    20 us (default_rng) to 160 us (RandomState) to make, and most constructors take none.
     Built once: every parameter that takes it gets the same object, as an offered value."""
 
     def __init__(self, make):
